@@ -1,0 +1,21 @@
+"""keras_convnets: the convolutional networks of the image-classification era for Keras 3.
+
+>>> import keras_convnets as kc
+>>> model = kc.SEResNeXt50(weights=None)          # a plain functional keras.Model
+>>> kc.list_models("seresnet*")
+['seresnet101', 'seresnet152', 'seresnet18', 'seresnet34', 'seresnet50']
+"""
+
+from . import layers
+from .backend import USE_LEGACY_KERAS, describe as keras_description, keras
+from .features import feature_extractor
+from .flops import count_flops, count_params
+from .models import BUILDERS as _BUILDERS
+from .registry import get_model, get_spec, list_models, model_info, register
+
+globals().update(_BUILDERS)
+
+__version__ = "0.1.0"
+__all__ = ["layers", "keras", "USE_LEGACY_KERAS", "keras_description", "feature_extractor",
+           "count_flops", "count_params", "get_model", "get_spec", "list_models", "model_info",
+           "register", *sorted(_BUILDERS)]

@@ -1,0 +1,113 @@
+"""The ``keras-convnets`` command: list, summary, train."""
+
+import argparse
+import json
+import sys
+
+
+def _format_count(n):
+    return "-" if n is None else f"{n:,}"
+
+
+def cmd_list(args):
+    from .registry import get_spec, list_models
+
+    names = list_models(args.pattern, family=args.family)
+    if not names:
+        print(f"no model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    rows = [("name", "family", "params", "input", "reference")]
+    for name in names:
+        spec = get_spec(name)
+        params = spec.params
+        if params is None and spec.paper_params is not None:
+            params_text = f"~{spec.paper_params}M"
+        else:
+            params_text = _format_count(params)
+        rows.append((name, spec.family, params_text, str(spec.default_size), spec.reference))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    return 0
+
+
+def cmd_summary(args):
+    from .flops import count_flops, count_params
+    from .registry import get_spec
+
+    spec = get_spec(args.name)
+    size = args.input_size or spec.default_size
+    classes = args.classes or spec.default_classes
+    model = spec.builder(input_shape=(size, size, 3), classes=classes)
+    trainable, non_trainable = count_params(model)
+    flops = count_flops(model)
+    if not args.no_layers:
+        model.summary(line_length=110)
+    print(f"model:          {spec.name} ({spec.family}) -- {spec.paper.cite()}")
+    print(f"input:          {size}x{size}x3, {classes} classes")
+    print(f"params:         {trainable:,} trainable + {non_trainable:,} non-trainable "
+          f"(BatchNorm statistics) = {trainable + non_trainable:,}")
+    print(f"FLOPs:          {flops:,} ({flops / 1e9:.3f} GFLOPs = 2 x {flops / 2e9:.3f} GMACs)")
+    if spec.params is not None:
+        same = size == spec.default_size and classes == 1000
+        note = "" if same else f" (at {spec.default_size}px, 1000 classes)"
+        print(f"reference:      {spec.params:,} params, "
+              f"{_format_count(spec.flops)} FLOPs{note} -- {spec.reference}")
+    return 0
+
+
+def cmd_train(args):
+    from .training import train
+
+    results = train(args.model, dataset=args.dataset, epochs=args.epochs,
+                    batch_size=args.batch_size, image_size=args.image_size,
+                    learning_rate=args.lr, out_dir=args.out, verbose=args.verbose)
+    print(json.dumps(results, indent=2))
+    print(f"trained {results['model']} on {results['dataset']} for {results['epochs']} epochs: "
+          f"test accuracy {results['test_accuracy']:.4f} in {results['train_seconds']:.0f}s, "
+          f"saved {results['model_path']}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-convnets",
+        description="Classic and modern convolutional networks for Keras 3 on TensorFlow.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("list", help="list the registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'se*'")
+    p.add_argument("--family", help="only this family")
+    p.set_defaults(func=cmd_list)
+
+    p = commands.add_parser("summary", help="parameters, FLOPs and the layer table of a model")
+    p.add_argument("name")
+    p.add_argument("--input-size", type=int, help="square input size (default: the model's)")
+    p.add_argument("--classes", type=int, help="classifier size (default: the model's)")
+    p.add_argument("--no-layers", action="store_true", help="omit the layer table")
+    p.set_defaults(func=cmd_summary)
+
+    p = commands.add_parser("train", help="train a model on the embedded digits dataset")
+    p.add_argument("model")
+    p.add_argument("--dataset", default="digits", help="only 'digits' in this version")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate")
+    p.add_argument("--out", help="output directory (default: runs/<model>)")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError) as exc:
+        print(f"keras-convnets {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Grouped convolution, as AlexNet (two GPUs), ResNeXt (cardinality) and ShuffleNet use it.
+
+Keras' own ``Conv2D(groups=g)`` runs grouped convolutions through an XLA-compiled function on
+TensorFlow (its source says the plain TF kernel used to be broken on CPU), which on CPU costs
+about four times an ordinary convolution of the same shape and leaves ``_XlaMustCompile`` in
+exported graphs. TensorFlow 2.21's ``tf.nn.conv2d`` accepts a grouped kernel directly on CPU,
+forward and backward; ``GroupConv2D`` calls it, keeping Keras' kernel layout so weights move
+freely between the two.
+"""
+
+from ..backend import keras, register_serializable, tf
+from ..utils import check_choice, check_groups, check_positive_int
+
+
+def _pair(argument, value):
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(value)
+    if len(value) != 2:
+        raise ValueError(f"`{argument}` must be an int or a pair of ints; got {value!r}.")
+    for v in value:
+        check_positive_int(argument, v)
+    return value
+
+
+@register_serializable
+class GroupConv2D(keras.layers.Layer):
+    """2-D convolution with ``groups`` independent channel groups (NHWC).
+
+    The kernel has Keras' ``Conv2D(groups=...)`` shape ``(kh, kw, in_channels // groups,
+    filters)``: output channels ``[j * filters/groups, (j + 1) * filters/groups)`` see only input
+    group ``j``.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", groups=1,
+                 dilation_rate=1, use_bias=False, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int("filters", filters)
+        self.kernel_size = _pair("kernel_size", kernel_size)
+        self.strides = _pair("strides", strides)
+        self.padding = check_choice("padding", padding, ("valid", "same"))
+        self.groups = check_groups("groups", groups, filters, "filters")
+        self.dilation_rate = _pair("dilation_rate", dilation_rate)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+
+    def build(self, input_shape):
+        in_channels = input_shape[-1]
+        if in_channels is None:
+            raise ValueError(f"{self.name}: the channel dimension of the input must be known.")
+        check_groups("groups", self.groups, int(in_channels), "input channels")
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*self.kernel_size, int(in_channels) // self.groups, self.filters),
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight(
+            name="bias", shape=(self.filters,), initializer=self.bias_initializer
+        ) if self.use_bias else None
+        super().build(input_shape)
+
+    def call(self, inputs):
+        outputs = tf.nn.conv2d(
+            inputs, tf.cast(self.kernel, inputs.dtype), strides=(1, *self.strides, 1),
+            padding=self.padding.upper(), dilations=(1, *self.dilation_rate, 1))
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
+        return outputs
+
+    def _output_length(self, length, axis):
+        if length is None:
+            return None
+        k = (self.kernel_size[axis] - 1) * self.dilation_rate[axis] + 1
+        if self.padding == "valid":
+            length = length - k + 1
+        return (length + self.strides[axis] - 1) // self.strides[axis]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self._output_length(input_shape[1], 0),
+                self._output_length(input_shape[2], 1), self.filters)
+
+    def count_flops(self, input_shape, output_shape):
+        """2 x multiply-adds: every output sees kh * kw * in_channels / groups inputs."""
+        per_output = self.kernel_size[0] * self.kernel_size[1] * int(input_shape[-1]) // self.groups
+        return 2 * per_output * int(output_shape[1]) * int(output_shape[2]) * self.filters
+
+    @property
+    def prunable_weights(self):
+        return [self.kernel]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
+            padding=self.padding, groups=self.groups, dilation_rate=self.dilation_rate,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer))
+        return config

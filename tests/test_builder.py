@@ -1,0 +1,146 @@
+"""Shared builder behaviour: bad input gets a clear error naming the argument; options work."""
+
+import numpy as np
+import pytest
+
+import keras_convnets as kc
+from keras_convnets.backend import keras, tf
+
+SMALL = (32, 32, 3)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(input_shape=(16, 16, 3)), r"`input_shape` height 16 is below the minimum of 32"),
+    (dict(input_shape=(64, 20, 3)), r"`input_shape` width 20 is below the minimum of 32"),
+    (dict(input_shape=(64, 64)), r"`input_shape` must be \(height, width, channels\)"),
+    (dict(input_shape=(64, 64, 0)), r"positive channel count"),
+    (dict(classes=0), r"`classes` must be an integer >= 1; got 0"),
+    (dict(classes=2.5), r"`classes` must be an integer >= 1; got 2.5"),
+    (dict(include_top=False, pooling="mean"), r"`pooling` must be one of None, 'avg', 'max'"),
+    (dict(pooling="avg"), r"`pooling`='avg' applies only with include_top=False"),
+    (dict(weights="imagenet"), r"`weights` must be None or the path to a local weights file; "
+                               r"got 'imagenet'"),
+    (dict(weights="/nonexistent/w.weights.h5"), r"`weights`: no weights file at"),
+    (dict(norm="instance"), r"`norm` must be one of 'batch', 'sync_batch', 'group', 'layer'"),
+    (dict(drop_rate=1.5), r"`drop_rate` must be a number in \[0, 1\)"),
+    (dict(drop_path_rate=-0.1), r"`drop_path_rate` must be a number in \[0, 1\)"),
+    (dict(attention="cbam"), r"`attention` must be one of None, 'se'"),
+    (dict(classifier_activation="nope"), r"`classifier_activation` must be None or a Keras"),
+    (dict(name=""), r"`name` must be a non-empty string"),
+])
+@pytest.mark.legacy
+def test_bad_arguments_raise_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        kc.ResNet18(**kwargs)
+
+
+@pytest.mark.legacy
+def test_unknown_argument_is_a_type_error():
+    with pytest.raises(TypeError, match="clases"):
+        kc.ResNet18(clases=10)
+
+
+def test_input_tensor_rank_and_shape_are_checked():
+    with pytest.raises(ValueError, match="`input_tensor` must be a 4-D"):
+        kc.ResNet18(input_tensor=keras.Input((32, 32)))
+    with pytest.raises(ValueError, match="below the minimum"):
+        kc.ResNet18(input_tensor=keras.Input((8, 8, 3)))
+    with pytest.raises(ValueError, match="does not match `input_tensor`"):
+        kc.ResNet18(input_tensor=keras.Input(SMALL), input_shape=(64, 64, 3))
+
+
+def test_input_tensor_is_used_as_the_model_input():
+    inputs = keras.Input(SMALL)
+    scaled = keras.layers.Rescaling(1 / 255.0)(inputs)
+    model = kc.ResNet18(input_tensor=scaled, classes=4)
+    assert model.inputs[0] is inputs
+    assert model(np.zeros((1, *SMALL), "float32")).shape == (1, 4)
+
+
+def test_cardinality_and_base_width_options():
+    model = kc.ResNeXt50.tiny(input_shape=SMALL, cardinality=2, base_width=64)
+    grouped = [layer for layer in model.layers if type(layer).__name__ == "GroupConv2D"]
+    assert grouped and all(layer.groups == 2 for layer in grouped)
+    assert grouped[0].filters == 8 * 64 // 64 * 2  # tiny first-stage planes 8
+    with pytest.raises(ValueError, match=r"`base_width`=4 leaves .* use base_width >= 8"):
+        kc.ResNeXt50.tiny(base_width=4, input_shape=SMALL)  # 8 planes x 4 / 64 < 1
+    with pytest.raises(ValueError, match="`cardinality` must be an integer >= 1; got 0"):
+        kc.ResNeXt50(cardinality=0, base_width=4, input_shape=SMALL)
+    with pytest.raises(ValueError, match="bottleneck blocks only"):
+        kc.ResNet18(cardinality=2)
+
+
+def test_groups_that_do_not_divide_channels_are_rejected():
+    # SENet-154's halved first 1x1 feeds the grouped 3x3: 16x1d is 16 wide, so the halved
+    # conv gives 8 channels for 16 groups, which cannot be split.
+    with pytest.raises(ValueError, match="`groups`=16 does not divide the 8 input channels"):
+        kc.SENet154(input_shape=SMALL, cardinality=16, base_width=1)
+
+
+def test_default_input_shape_follows_include_top():
+    assert kc.ResNet18().input_shape == (None, 224, 224, 3)
+    assert kc.ResNet18(include_top=False).input_shape == (None, None, None, 3)
+    assert kc.WideResNet16_8().input_shape == (None, 32, 32, 3)
+
+
+def test_weights_file_round_trip(tmp_path):
+    model = kc.ResNet18(input_shape=SMALL, classes=3)
+    path = str(tmp_path / "r18.weights.h5")
+    model.save_weights(path)
+    loaded = kc.ResNet18(input_shape=SMALL, classes=3, weights=path)
+    x = np.random.default_rng(0).random((1, *SMALL)).astype("float32")
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["group", "layer", "sync_batch"])
+def test_norm_choice_reaches_every_norm_layer(norm):
+    model = kc.ResNet18.tiny(input_shape=SMALL, norm=norm)
+    kinds = {type(layer).__name__ for layer in model.layers if "bn" in layer.name}
+    expected = "BatchNormalization" if norm == "sync_batch" else "GroupNormalization"
+    assert kinds == {expected}
+
+
+def test_drop_path_and_head_dropout_are_in_the_graph():
+    model = kc.ResNet50.tiny(input_shape=SMALL, drop_path_rate=0.2, drop_rate=0.3)
+    rates = [layer.rate for layer in model.layers if type(layer).__name__ == "DropPath"]
+    assert len(rates) == 4 and rates[0] == 0.0 or rates[0] > 0  # linear schedule from 0
+    assert rates == sorted(rates) and abs(rates[-1] - 0.2) < 1e-9
+    assert any(isinstance(layer, keras.layers.Dropout) and layer.rate == 0.3
+               for layer in model.layers)
+
+
+def test_attention_option_adds_se_to_every_block():
+    model = kc.ResNet50.tiny(input_shape=SMALL, attention="se")
+    assert sum(type(layer).__name__ == "SEBlock" for layer in model.layers) == 5
+
+
+def test_zero_init_residual_starts_blocks_as_identity():
+    model = kc.ResNet50.tiny(input_shape=SMALL, zero_init_residual=True)
+    last_norms = [layer for layer in model.layers if layer.name.endswith("_bn3")]
+    assert last_norms and all(not np.any(layer.gamma.numpy()) for layer in last_norms)
+
+
+def test_stride_in_1x1_moves_the_stride():
+    v1 = kc.ResNet50.tiny(input_shape=(64, 64, 3))
+    v15 = kc.ResNet50.tiny(input_shape=(64, 64, 3), stride_in_1x1=False)
+    name = "stage2_block1_conv1"
+    assert v1.get_layer(f"{v1.name}_{name}").strides == (2, 2)
+    assert v15.get_layer(f"{v15.name}_{name}").strides == (1, 1)
+
+
+def test_mixed_precision_keeps_float32_probabilities():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = kc.ResNet18.tiny(input_shape=SMALL, classes=3)
+        out = model(np.zeros((1, *SMALL), "float32"))
+        assert out.dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_trains_one_step_with_sgd():
+    model = kc.SEResNeXt50.tiny(input_shape=SMALL, classes=3, drop_path_rate=0.1)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).random((4, *SMALL)).astype("float32")
+    history = model.fit(x, np.array([0, 1, 2, 0]), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

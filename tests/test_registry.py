@@ -1,0 +1,57 @@
+"""The registry API: names, patterns, lookups, information, the builder signature."""
+
+import inspect
+
+import pytest
+
+import keras_convnets as kc
+
+
+def test_list_models_patterns():
+    assert kc.list_models("seresnext*") == ["seresnext101", "seresnext50"]
+    assert "resnet50" in kc.list_models() and kc.list_models() == sorted(kc.list_models())
+    assert kc.list_models("SERESNET1?") == ["seresnet18"]
+    assert set(kc.list_models(family="res2net")) >= {"res2net50", "res2next50", "seres2net50"}
+    assert kc.list_models("no-such-*") == []
+
+
+@pytest.mark.legacy
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(ValueError, match="Unknown model name 'resnet5'.*Did you mean:.*resnet50"):
+        kc.get_model("resnet5")
+    with pytest.raises(ValueError, match="seresnext50"):
+        kc.model_info("se_resnext50")
+
+
+def test_model_info_describes_the_paper_and_counts():
+    info = kc.model_info("SEResNeXt50")
+    assert info["paper"] == {"title": "Squeeze-and-Excitation Networks", "year": 2017,
+                             "arxiv": "1709.01507"}
+    assert info["family"] == "senet" and info["params"] == 27_559_896
+    assert info["stage_strides"] == (4, 8, 16, 32)
+    assert info["default_size"] == 224 and info["min_size"] == 32
+    cifar = kc.model_info("wideresnet28_10")
+    assert cifar["stage_strides"] == (1, 2, 4) and cifar["default_classes"] == 10
+
+
+def test_builders_have_the_keras_applications_signature():
+    parameters = inspect.signature(kc.SEResNeXt50).parameters
+    assert list(parameters)[:8] == ["include_top", "weights", "input_tensor", "input_shape",
+                                    "pooling", "classes", "classifier_activation", "name"]
+    assert parameters["classes"].default == 1000
+    assert inspect.signature(kc.WideResNet28_10).parameters["classes"].default == 10
+    for option in ("drop_rate", "drop_path_rate", "norm"):
+        assert option in parameters
+
+
+def test_get_model_builds_with_arguments_and_positionally():
+    model = kc.get_model("resnet18", False, None, None, (64, 64, 3), "avg")
+    assert model.output_shape == (None, 512)
+    model = kc.get_model("ResNet18", include_top=True, classes=5, input_shape=(32, 32, 3))
+    assert model.output_shape == (None, 5)
+
+
+def test_every_public_builder_is_registered_and_exported():
+    for name in kc.list_models():
+        builder = kc.get_spec(name).builder
+        assert getattr(kc, builder.__name__) is builder
