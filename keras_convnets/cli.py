@@ -1,4 +1,4 @@
-"""The ``keras-convnets`` command: list, summary, train."""
+"""The ``keras-convnets`` command: list, summary, train, port."""
 
 import argparse
 import json
@@ -57,15 +57,21 @@ def cmd_summary(args):
 
 
 def cmd_train(args):
-    from .training import train
+    from .training.command import run
 
-    results = train(args.model, dataset=args.dataset, epochs=args.epochs,
-                    batch_size=args.batch_size, image_size=args.image_size,
-                    learning_rate=args.lr, out_dir=args.out, verbose=args.verbose)
-    print(json.dumps(results, indent=2))
-    print(f"trained {results['model']} on {results['dataset']} for {results['epochs']} epochs: "
-          f"test accuracy {results['test_accuracy']:.4f} in {results['train_seconds']:.0f}s, "
-          f"saved {results['model_path']}")
+    run(args)
+    return 0
+
+
+def cmd_port(args):
+    from .weights import port
+
+    record = port(args.name, args.source, tag=args.tag, pretrained=not args.random_init,
+                  directory=args.out)
+    print(json.dumps(record, indent=2))
+    print(f"ported {record['source']} onto {record['model']}: max logit difference "
+          f"{record['max_logit_difference']:.1e} of the logit scale; saved {record['path']} "
+          f"(load it with weights={record['tag']!r})")
     return 0
 
 
@@ -87,16 +93,22 @@ def build_parser():
     p.add_argument("--no-layers", action="store_true", help="omit the layer table")
     p.set_defaults(func=cmd_summary)
 
-    p = commands.add_parser("train", help="train a model on the embedded digits dataset")
-    p.add_argument("model")
-    p.add_argument("--dataset", default="digits", help="only 'digits' in this version")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate")
-    p.add_argument("--out", help="output directory (default: runs/<model>)")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    p = commands.add_parser(
+        "train", help="train a model (digits by default, a directory or TFDS), on any strategy")
+    from .training.command import add_arguments as add_train_arguments
+
+    add_train_arguments(p)
     p.set_defaults(func=cmd_train)
+    p = commands.add_parser(
+        "port", help="port timm/torchvision weights onto a model (needs the 'port' extra)")
+    p.add_argument("name")
+    p.add_argument("--from", dest="source",
+                   help="timm:MODEL[.TAG] or torchvision:MODEL (default: the model's reference)")
+    p.add_argument("--tag", default="imagenet", help="name to load it by: weights=TAG")
+    p.add_argument("--random-init", action="store_true",
+                   help="port a randomly initialised reference (no download; for checks)")
+    p.add_argument("--out", help="directory (default: the local Keras cache)")
+    p.set_defaults(func=cmd_port)
     return parser
 
 

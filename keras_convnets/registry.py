@@ -13,6 +13,8 @@ import fnmatch
 import functools
 import inspect
 
+from .weights import store
+
 #: The ``keras.applications`` builder signature shared by every model; architecture options
 #: follow as keyword arguments.
 COMMON_PARAMETERS = (
@@ -105,9 +107,13 @@ def register(*, family, paper, default_size=224, min_size=32, stage_strides=(4, 
                 bound = signature.bind(*args, **kwargs)
             except TypeError as exc:
                 raise TypeError(f"{builder.__name__}(): {exc}") from None
+            explicit = set(bound.arguments) | set(bound.arguments.get("kwargs", {}))
             bound.apply_defaults()
             arguments = dict(bound.arguments)
             arguments.update(arguments.pop("kwargs", {}))
+            if store.is_named(arguments["weights"]):
+                tag = arguments.pop("weights")
+                return store.load_named(builder, name, tag, arguments, explicit)
             return builder(**arguments)
 
         build.__signature__ = signature

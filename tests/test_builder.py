@@ -18,9 +18,9 @@ SMALL = (32, 32, 3)
     (dict(classes=2.5), r"`classes` must be an integer >= 1; got 2.5"),
     (dict(include_top=False, pooling="mean"), r"`pooling` must be one of None, 'avg', 'max'"),
     (dict(pooling="avg"), r"`pooling`='avg' applies only with include_top=False"),
-    (dict(weights="imagenet"), r"`weights` must be None or the path to a local weights file; "
-                               r"got 'imagenet'"),
-    (dict(weights="/nonexistent/w.weights.h5"), r"`weights`: no weights file at"),
+    (dict(weights="/nonexistent/w.weights.h5"), r"`weights`: no weights file at "
+                                                r"'/nonexistent/w.weights.h5'"),
+    (dict(weights=3), r"`weights` must be None or the path to a weights file; got 3"),
     (dict(norm="instance"), r"`norm` must be one of 'batch', 'sync_batch', 'group', 'layer'"),
     (dict(drop_rate=1.5), r"`drop_rate` must be a number in \[0, 1\)"),
     (dict(drop_path_rate=-0.1), r"`drop_path_rate` must be a number in \[0, 1\)"),
@@ -144,3 +144,15 @@ def test_trains_one_step_with_sgd():
     x = np.random.default_rng(0).random((4, *SMALL)).astype("float32")
     history = model.fit(x, np.array([0, 1, 2, 0]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("name", ["resnet18", "preactresnet164", "res2net50"])
+def test_pooling_choices(name):
+    spec = kc.get_spec(name)
+    x = np.zeros((2, 64, 64, 3), "float32")
+    for pooling, reduce in (("avg", np.mean), ("max", np.max)):
+        features = spec.builder.tiny(include_top=False, input_shape=(64, 64, 3))
+        pooled = spec.builder.tiny(include_top=False, pooling=pooling, input_shape=(64, 64, 3))
+        pooled.set_weights(features.get_weights())
+        np.testing.assert_allclose(pooled(x), reduce(np.asarray(features(x)), axis=(1, 2)),
+                                   rtol=1e-5, atol=1e-6)

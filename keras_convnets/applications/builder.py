@@ -10,6 +10,7 @@ import os
 
 from ..backend import keras
 from ..layers import DropPath, GroupConv2D, SEBlock
+from ..layers.padded_max_pool import PaddedMaxPool2D
 from ..layers.normalization import check_norm, normalization
 from ..registry import get_spec
 from ..utils import check_choice, check_positive_int, check_rate
@@ -59,6 +60,19 @@ class BuildContext:
                 kernel_initializer=CONV_INITIALIZER, name=self.name(name))
         return layer(x)
 
+    def depthwise_conv(self, x, kernel_size, name, strides=1, depth_multiplier=1,
+                       dilation_rate=1, use_bias=False):
+        """A depthwise convolution padded like PyTorch's ``padding=k // 2`` (see :meth:`conv`)."""
+        pad = dilation_rate * (kernel_size - 1) // 2
+        padding = "same"
+        if strides > 1 and pad:
+            x = keras.layers.ZeroPadding2D(pad, name=self.name(name + "_pad"))(x)
+            padding = "valid"
+        return keras.layers.DepthwiseConv2D(
+            kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
+            dilation_rate=dilation_rate, use_bias=use_bias,
+            depthwise_initializer=CONV_INITIALIZER, name=self.name(name))(x)
+
     def norm(self, x, name, zero_init=False):
         layer = normalization(self.norm_kind, int(x.shape[-1]), self.name(name),
                               epsilon=self.bn_epsilon, momentum=self.bn_momentum,
@@ -77,12 +91,15 @@ class BuildContext:
         return self.relu(x, f"{name}_relu{suffix}") if act else x
 
     # -- pooling -----------------------------------------------------------------------------
-    def max_pool(self, x, name, pool_size=3, strides=2, ceil_mode=False):
-        """Max pooling on a non-negative (post-ReLU) map, so zero padding equals -inf padding.
+    def max_pool(self, x, name, pool_size=3, strides=2, ceil_mode=False, signed=False):
+        """Max pooling padded like PyTorch. On a non-negative (post-ReLU) map zero padding
+        equals PyTorch's -inf padding and is cheapest; ``signed`` maps pad with -inf instead.
 
         ``ceil_mode`` reproduces Caffe's (and PyTorch's ``ceil_mode=True``) unpadded pooling,
         which rounds the output size up.
         """
+        if signed:
+            return PaddedMaxPool2D(pool_size, strides, pool_size // 2, name=self.name(name))(x)
         pad = ((0, 1), (0, 1)) if ceil_mode else pool_size // 2
         x = keras.layers.ZeroPadding2D(pad, name=self.name(name + "_pad"))(x)
         return keras.layers.MaxPooling2D(pool_size, strides, name=self.name(name))(x)
@@ -118,11 +135,9 @@ def _check_weights(weights):
         raise ValueError(f"`weights` must be None or the path to a weights file; got {weights!r}.")
     if os.path.isfile(weights):
         return weights
-    if os.sep in weights or weights.endswith((".h5", ".keras")):
-        raise ValueError(f"`weights`: no weights file at {weights!r}.")
     raise ValueError(
-        f"`weights` must be None or the path to a local weights file; got {weights!r}. No "
-        f"named weight sets (such as 'imagenet') are available in this version.")
+        f"`weights`: no weights file at {weights!r}; `weights` must be None, the path to a "
+        f"weights file, or the tag of a ported weight set such as 'imagenet'.")
 
 
 def _check_input_shape(spec, input_shape, include_top):
@@ -171,8 +186,12 @@ def _resolve_input(spec, input_tensor, input_shape, include_top):
 def build_model(model_name, body, *, include_top=True, weights=None, input_tensor=None,
                 input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
                 name=None, drop_rate=0.0, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9,
-                **unexpected):
-    """Builds the registered model ``model_name`` around ``body(ctx, x) -> features``."""
+                pre_logits=None, **unexpected):
+    """Builds the registered model ``model_name`` around ``body(ctx, x) -> features``.
+
+    ``pre_logits(ctx, pooled) -> x``, where given, adds layers between the classifier's global
+    pooling and its dropout (MobileNetV3's 1280-wide hidden layer); it is part of the top.
+    """
     spec = get_spec(model_name)
     if unexpected:
         raise TypeError(
@@ -204,6 +223,8 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
 
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
+        if pre_logits is not None:
+            x = pre_logits(ctx, x)
         if drop_rate:
             x = keras.layers.Dropout(drop_rate, name=ctx.name("head_dropout"))(x)
         x = keras.layers.Dense(classes, name=ctx.name("logits"))(x)

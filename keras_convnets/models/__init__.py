@@ -1,10 +1,13 @@
 """Model families: one module each, a generic builder plus named configurations."""
 
+from . import mobilenet
 from . import resnet
+from . import deep_roots, igc, shiftnet, shufflenet
+from . import xception
 
 #: Every public builder, by its function name.
 BUILDERS = {name: getattr(module, name)
-            for module in (resnet,)
+            for module in (resnet, shufflenet, mobilenet, xception, igc, deep_roots, shiftnet)
             for name in dir(module)
             if hasattr(getattr(module, name), "spec")}
 

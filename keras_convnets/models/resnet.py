@@ -68,7 +68,12 @@ class ResNetConfig:
     shortcut_kernel: int = 1  # SENet-154 projects with 3x3 stride-2 convs after stage 1
     attention: str | None = None
     halved_conv1: bool = False  # SENet-154's "halved bottleneck": first 1x1 at half width
+    # Cadene's SE-ResNet-18/34 basic block (the reference, timm's legacy_*) applies a ReLU
+    # after the second norm, before SE and the sum; the paper defines no SE basic block.
+    relu_before_se: bool = False
     drop_rate: float = 0.0
+    # Deep Roots (arXiv:1605.06489): filter groups of each stage's 3x3, independent of width
+    stage_groups: tuple | None = None
 
     @property
     def expansion(self):
@@ -90,12 +95,14 @@ def _block_names(stage, block):
     return f"stage{stage}_block{block}"
 
 
-def _shortcut(ctx, cfg, x, out_channels, stride, stage, name):
-    """Identity, or a projection (conv + norm) where the shape changes."""
+def _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact=None):
+    """Identity, or a projection (conv + norm) where the shape changes. A pre-activation block
+    projects its pre-activated input ``preact`` but leaves the identity untouched."""
     if stride == 1 and int(x.shape[-1]) == out_channels:
         return x
     kernel = cfg.shortcut_kernel if stage > 1 else 1
-    x = ctx.conv(x, out_channels, kernel, name + "_shortcut_conv", strides=stride)
+    x = ctx.conv(x if preact is None else preact, out_channels, kernel,
+                 name + "_shortcut_conv", strides=stride)
     return x if cfg.preact else ctx.norm(x, name + "_shortcut_bn")
 
 
@@ -115,9 +122,7 @@ def _basic_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_ra
     zero = options["zero_init_residual"]
     if cfg.preact:
         preact = ctx.relu(ctx.norm(x, name + "_preact_bn"), name + "_preact_relu")
-        shortcut = _shortcut(ctx, cfg, preact, out_channels, stride, stage, name)
-        if shortcut is preact:
-            shortcut = x
+        shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact)
         y = ctx.conv_norm_act(preact, planes, 3, name, strides=stride, suffix="1")
         if options["block_dropout"]:
             y = keras.layers.Dropout(options["block_dropout"], name=ctx.name(name + "_dropout"))(y)
@@ -125,7 +130,8 @@ def _basic_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_ra
     else:
         shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name)
         y = ctx.conv_norm_act(x, planes, 3, name, strides=stride, suffix="1")
-        y = ctx.conv_norm_act(y, planes, 3, name, act=False, zero_init=zero, suffix="2")
+        y = ctx.conv_norm_act(y, planes, 3, name, act=cfg.relu_before_se, zero_init=zero,
+                              suffix="2")
     return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name)
 
 
@@ -136,17 +142,14 @@ def _bottleneck_block(ctx, cfg, options, x, planes, stride, stage, name, drop_pa
     width1 = width // 2 if cfg.halved_conv1 else width
     stride1, stride2 = (stride, 1) if options["stride_in_1x1"] else (1, stride)
     if cfg.preact:
-        # The projection (never the identity) sees the pre-activated input.
         preact = ctx.relu(ctx.norm(x, name + "_preact_bn"), name + "_preact_relu")
-        shortcut = _shortcut(ctx, cfg, preact, out_channels, stride, stage, name)
-        if shortcut is preact:
-            shortcut = x
+        shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact)
         x = preact
     else:
         shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name)
     y = ctx.conv_norm_act(x, width1, 1, name, strides=stride1, suffix="1")
-    y = ctx.conv_norm_act(y, width, 3, name, strides=stride2, groups=cfg.cardinality,
-                          suffix="2")
+    groups = cfg.stage_groups[stage - 1] if cfg.stage_groups else cfg.cardinality
+    y = ctx.conv_norm_act(y, width, 3, name, strides=stride2, groups=groups, suffix="2")
     if cfg.preact:  # norm + ReLU open the next block instead
         y = ctx.conv(y, out_channels, 1, name + "_conv3")
     else:
@@ -200,6 +203,7 @@ def _stem(ctx, cfg, x):
         x = ctx.conv_norm_act(x, 128, 3, "stem", suffix="3")
     elif cfg.preact:  # the first block's pre-activation normalises the stem's output
         x = ctx.conv(x, 64, 7, "stem_conv", strides=2)
+        return ctx.max_pool(x, "stem_pool", signed=True)  # pools the raw, signed conv output
     else:
         x = ctx.conv_norm_act(x, 64, 7, "stem", strides=2)
     return ctx.max_pool(x, "stem_pool", ceil_mode=cfg.ceil_mode_pool)
@@ -260,6 +264,9 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, attention=None, drop_pa
     if options["block_dropout"] and not (cfg.preact and cfg.block == "basic"):
         raise ValueError("`block_dropout` applies only to pre-activation basic blocks (WRN).")
     if cardinality is not None or base_width is not None:
+        if cfg.stage_groups:
+            raise ValueError("`cardinality` and `base_width` do not apply to a configuration "
+                             "with per-stage filter groups (Deep Roots).")
         if cfg.block == "basic":
             raise ValueError("`cardinality` and `base_width` apply to bottleneck blocks only.")
         cardinality = cfg.cardinality if cardinality is None else cardinality
@@ -306,6 +313,8 @@ def tiny_config(cfg):
     depths = (min(cfg.depths[0], 2),) + tuple(1 for _ in cfg.depths[1:])
     widths = tuple(max(2, w // 8) for w in cfg.widths)
     grouped = dict(cardinality=4, base_width=16) if cfg.cardinality > 1 else {}
+    if cfg.stage_groups:
+        grouped = dict(stage_groups=tuple(max(1, g // 8) for g in cfg.stage_groups))
     return dataclasses.replace(cfg, depths=depths, widths=widths, **grouped)
 
 
@@ -406,15 +415,16 @@ for _name, (_depths, _card, _width, _params, _flops, _ref) in _X_TABLE.items():
 # --------------------------------------------------------------------------------------------
 # SENets -- Table 1 of arXiv:1709.01507, as the authors' Caffe models (timm's legacy_* and
 # Cadene's pretrainedmodels): SE width exactly C/16, a ceil-mode stem pool, SE-ResNet strides
-# the 1x1 and SE-ResNeXt / SENet-154 the 3x3. (timm's newer seresnet* round the SE width to a
+# the 1x1 and SE-ResNeXt / SENet-154 the 3x3. SE-ResNet-18/34 are not in the paper; they follow
+# Cadene's basic block, which has a ReLU between the second BN and SE. (timm's newer seresnet* round the SE width to a
 # multiple of 8 and differ by a few hundred parameters.)
 # --------------------------------------------------------------------------------------------
 _SE = dict(family="senet", paper=SENET)
 _SE_TABLE = {
-    "SEResNet18": (dict(depths=(2, 2, 2, 2), block="basic"), 11_778_592, 3_628_320_768,
-                   "timm legacy_seresnet18"),
-    "SEResNet34": (dict(depths=(3, 4, 6, 3), block="basic"), 21_958_868, 7_327_837_184,
-                   "timm legacy_seresnet34"),
+    "SEResNet18": (dict(depths=(2, 2, 2, 2), block="basic", relu_before_se=True), 11_778_592,
+                   3_628_320_768, "timm legacy_seresnet18"),
+    "SEResNet34": (dict(depths=(3, 4, 6, 3), block="basic", relu_before_se=True), 21_958_868,
+                   7_327_837_184, "timm legacy_seresnet34"),
     "SEResNet50": (dict(depths=(3, 4, 6, 3), stride_in_1x1=True), 28_088_024, 7_720_976_384,
                    "timm legacy_seresnet50"),
     "SEResNet101": (dict(depths=(3, 4, 23, 3), stride_in_1x1=True), 49_326_872,

@@ -1,0 +1,42 @@
+"""Hard activations: the piecewise-linear sigmoid and swish of MobileNetV3.
+
+Howard et al. "Searching for MobileNetV3", 2019, arXiv:1905.02244, Section 5.2:
+``h-swish(x) = x * ReLU6(x + 3) / 6``, with ``ReLU6(x + 3) / 6`` as the hard sigmoid.
+
+Written with exactly Keras 3's arithmetic (``relu6(x + 3) / 6``; legacy Keras'
+``hard_sigmoid`` is a different curve, ``0.2 x + 0.5`` clipped) so that the TFLite converter
+recognises the pattern and fuses h-swish into its single ``HARD_SWISH`` op.
+"""
+
+from ..backend import keras, register_serializable, tf
+
+
+def hard_sigmoid(x):
+    """``relu6(x + 3) / 6``."""
+    return tf.nn.relu6(x + 3.0) / 6.0
+
+
+def hard_swish(x):
+    """``x * relu6(x + 3) / 6``."""
+    return x * hard_sigmoid(x)
+
+
+class _Elementwise(keras.layers.Layer):
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@register_serializable
+class HardSigmoid(_Elementwise):
+    """``relu6(x + 3) / 6``: MobileNetV3's gate (arXiv:1905.02244, Section 5.2)."""
+
+    def call(self, inputs):
+        return hard_sigmoid(inputs)
+
+
+@register_serializable
+class HardSwish(_Elementwise):
+    """``x * relu6(x + 3) / 6``: MobileNetV3's h-swish (arXiv:1905.02244, Section 5.2)."""
+
+    def call(self, inputs):
+        return hard_swish(inputs)

@@ -1,0 +1,97 @@
+"""The paper recipes in recipes/: what they say, and that each one's --smoke run still runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import keras_convnets as kc
+from keras_convnets import training
+from keras_convnets.training.command import recipe_main
+from keras_convnets.training.job import schedule_for
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = ["alexnet", "digits", "goyal_large_batch", "mobilenet", "resnet50_imagenet", "senet",
+           "wrn28_10_cifar"]
+
+
+def test_the_recipe_files():
+    assert training.list_recipes() == RECIPES
+    for name in RECIPES:
+        recipe = training.load_recipe(name)
+        assert recipe.name == name and recipe.model and recipe.reference
+        assert training.load_recipe(os.path.join(ROOT, "recipes", f"{name}.py")) == recipe
+    assert training.load_recipe("digits") == training.DEFAULT_RECIPE.replace(
+        reference=training.load_recipe("digits").reference, model="resnet18")
+
+
+def test_paper_numbers():
+    resnet = training.load_recipe("resnet50_imagenet")
+    assert (resnet.batch_size, resnet.peak_learning_rate(), resnet.weight_decay) == (
+        256, 0.1, 1e-4)
+    goyal = training.load_recipe("goyal_large_batch")
+    assert goyal.batch_size == 8192 and goyal.peak_learning_rate() == pytest.approx(3.2)
+    schedule = schedule_for(goyal, steps_per_epoch=156, epochs=90, scaling_batch=8192)
+    assert float(schedule(0)) == pytest.approx(0.1)           # warm up from the k=1 rate...
+    assert float(schedule(5 * 156)) == pytest.approx(3.2)     # ...to 3.2 after 5 epochs
+    assert float(schedule(30 * 156)) == pytest.approx(0.32)
+    assert goyal.model_kwargs == {"zero_init_residual": True}
+    senet = training.load_recipe("senet")
+    assert (senet.batch_size, senet.learning_rate, senet.label_smoothing, senet.drop_rate,
+            senet.freeze_bn_epochs) == (2048, 0.1, 0.1, 0.2, 5)
+    wrn = training.load_recipe("wrn28_10_cifar")
+    assert (wrn.model, wrn.nesterov, wrn.step_factor, wrn.step_epochs) == (
+        "wideresnet28_10", True, 0.2, (60, 120, 160))
+    mobilenet = training.load_recipe("mobilenet")
+    assert mobilenet.optimizer == "rmsprop" and mobilenet.decay_exclude_layers == (
+        "DepthwiseConv2D",)
+    alexnet = training.load_recipe("alexnet")
+    assert (alexnet.batch_size, alexnet.learning_rate, alexnet.weight_decay) == (128, 0.01, 5e-4)
+
+
+def _smoke(name, tmp_path, *extra):
+    recipe = training.load_recipe(name)
+    if recipe.model not in kc.list_models() and not extra:
+        pytest.skip(f"{recipe.model!r} is not in the registry yet; the {name} recipe's smoke "
+                    f"run waits for it")
+    out = tmp_path / name
+    assert recipe_main(recipe, [*extra, "--smoke", "--out", str(out), "--verbose", "0"]) == 0
+    with open(out / "results.json") as f:
+        results = json.load(f)
+    assert results["smoke"] and results["tiny"] and results["recipe"] == name
+    assert results["epochs"] == 2 and results["steps_per_epoch"] == 1
+    assert results["history"]["loss"] and all(v == v for v in results["history"]["loss"])
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_smoke(name, tmp_path):
+    results = _smoke(name, tmp_path)
+    recipe = training.load_recipe(name)
+    assert results["model"] == recipe.model
+    # the schedule is the recipe's own (e.g. Goyal's 3.2 at batch 8192), on two small steps
+    assert results["learning_rate"] == pytest.approx(recipe.peak_learning_rate())
+
+
+@pytest.mark.slow
+def test_alexnet_recipe_trains_any_registry_model(tmp_path):
+    results = _smoke("alexnet", tmp_path, "resnet18")
+    assert results["model"] == "resnet18" and results["optimizer"] == "sgd"
+
+
+@pytest.mark.slow
+def test_recipe_script_runs_as_a_program(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "recipes", "senet.py"), "seresnext50", "--smoke",
+         "--out", str(tmp_path / "senet"), "--verbose", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "trained seresnext50 with recipe senet on digits" in proc.stdout
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "recipes", "senet.py"),
+                           "--recipe", "digits"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "this script is the recipe" in proc.stderr

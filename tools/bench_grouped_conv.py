@@ -1,0 +1,363 @@
+"""Benchmarks formulations of a grouped convolution on CPU and writes docs/benchmarks/grouped_conv.md.
+
+    python tools/bench_grouped_conv.py                 # full run (~15-25 min on 2 cores)
+    python tools/bench_grouped_conv.py --quick         # fewer repeats, for a smoke test
+    python tools/bench_grouped_conv.py --out FILE.md   # write elsewhere
+
+Every formulation computes the same function (checked against the native grouped
+``tf.nn.conv2d`` before timing):
+
+- ``native``: ``tf.nn.conv2d`` with the grouped kernel (what ``GroupConv2D`` calls).
+- ``keras``: Keras 3's ``keras.ops.conv`` -- what ``keras.layers.Conv2D(groups=g)`` runs; on
+  TensorFlow it wraps a grouped convolution in ``tf.function(jit_compile=True)``.
+- ``split``: ``g`` ordinary convolutions on ``tf.split`` slices, concatenated.
+- ``einsum`` (1x1 only): a batched matrix product over the groups (``tf.einsum``).
+- ``depthwise``: ``tf.nn.depthwise_conv2d`` with channel multiplier ``C_out / g``, then a sum
+  over each group's ``C_in / g`` inputs.
+- ``dense``: an ordinary convolution with the block-diagonal kernel (zeros off the groups),
+  rebuilt from the grouped kernel on every call as a layer would.
+- ``xla``: the native formulation inside ``tf.function(jit_compile=True)`` (XLA for the op;
+  whole-model XLA is timed separately).
+
+Each case times inference (forward) and a training step (forward + gradients w.r.t. input and
+kernel) as ``tf.function`` graphs, after warm-up. The formulations are timed interleaved --
+one call of each in turn, repeated -- in one process, and the table reports the median time
+and the ratio to ``native`` measured in the same rounds, so load from other processes on the
+machine affects all formulations alike. The whole-model section builds registry models with
+``GroupConv2D`` switched to each candidate and compares ``model(x)`` eagerly-traced graphs, with
+and without XLA (``jit_compile=True``) for the whole model.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+from keras_convnets.backend import keras, tf  # noqa: E402
+
+# (label, family, batch, H, W, C_in, C_out, kernel, stride, groups)
+CASES = [
+    # ShuffleNet v1 1x, g = 3 / 8: the grouped 1x1 convolutions (bottleneck = out / 4)
+    ("ShuffleNet g3 stage2 1x1 240->60", "shufflenet", 8, 28, 28, 240, 60, 1, 1, 3),
+    ("ShuffleNet g3 stage2 1x1 60->240", "shufflenet", 8, 28, 28, 60, 240, 1, 1, 3),
+    ("ShuffleNet g3 stage3 1x1 480->120", "shufflenet", 8, 14, 14, 480, 120, 1, 1, 3),
+    ("ShuffleNet g3 stage4 1x1 240->960", "shufflenet", 8, 7, 7, 240, 960, 1, 1, 3),
+    ("ShuffleNet g8 stage2 1x1 384->96", "shufflenet", 8, 28, 28, 384, 96, 1, 1, 8),
+    ("ShuffleNet g8 stage2 1x1 96->384", "shufflenet", 8, 28, 28, 96, 384, 1, 1, 8),
+    ("ShuffleNet g8 stage3 1x1 768->192", "shufflenet", 8, 14, 14, 768, 192, 1, 1, 8),
+    ("ShuffleNet g8 stage4 1x1 384->1536", "shufflenet", 8, 7, 7, 384, 1536, 1, 1, 8),
+    # ResNeXt-50 32x4d: the grouped 3x3 of each stage (stride-1 blocks)
+    ("ResNeXt-50 stage1 3x3 128 g32", "resnext", 8, 56, 56, 128, 128, 3, 1, 32),
+    ("ResNeXt-50 stage2 3x3 256 g32", "resnext", 8, 28, 28, 256, 256, 3, 1, 32),
+    ("ResNeXt-50 stage3 3x3 512 g32", "resnext", 8, 14, 14, 512, 512, 3, 1, 32),
+    ("ResNeXt-50 stage4 3x3 1024 g32", "resnext", 8, 7, 7, 1024, 1024, 3, 1, 32),
+    # IGCNet (CIFAR, 32x32): primary 3x3 with L partitions, secondary 1x1 with M partitions
+    ("IGC-L16M32 primary 3x3 512 g16", "igc", 8, 32, 32, 512, 512, 3, 1, 16),
+    ("IGC-L16M32 secondary 1x1 512 g32", "igc", 8, 32, 32, 512, 512, 1, 1, 32),
+    ("IGC-L32M26 primary 3x3 832 g32", "igc", 8, 32, 32, 832, 832, 3, 1, 32),
+    ("IGC-L32M26 secondary 1x1 832 g26", "igc", 8, 32, 32, 832, 832, 1, 1, 26),
+    ("IGC-L450M2 primary 3x3 900 g450", "igc", 8, 32, 32, 900, 900, 3, 1, 450),
+    ("IGC-L450M2 secondary 1x1 900 g2", "igc", 8, 32, 32, 900, 900, 1, 1, 2),
+    # clcNet: interlaced 3x3 with groups of 2 channels, 1x1 with 2 groups
+    ("clcNet stage3 3x3 256 g128", "clcnet", 8, 14, 14, 256, 256, 3, 1, 128),
+    ("clcNet stage3 1x1 256->256 g2", "clcnet", 8, 14, 14, 256, 256, 1, 1, 2),
+]
+
+FORMULATIONS = ("native", "keras", "split", "einsum", "depthwise", "dense", "xla")
+
+
+# -- the formulations --------------------------------------------------------------------------
+def _native(x, k, stride, groups):
+    return tf.nn.conv2d(x, k, stride, "SAME")
+
+
+def _keras(x, k, stride, groups):
+    return keras.ops.conv(x, k, strides=stride, padding="same")
+
+
+def _split(x, k, stride, groups):
+    xs = tf.split(x, groups, axis=-1)
+    ks = tf.split(k, groups, axis=-1)
+    return tf.concat([tf.nn.conv2d(a, b, stride, "SAME") for a, b in zip(xs, ks)], axis=-1)
+
+
+def _einsum(x, k, stride, groups):
+    if stride > 1:
+        x = x[:, ::stride, ::stride, :]
+    cin, cout = x.shape[-1], k.shape[-1]
+    xg = tf.reshape(x, tf.concat([tf.shape(x)[:-1], [groups, cin // groups]], 0))
+    kg = tf.transpose(tf.reshape(k, [cin // groups, groups, cout // groups]), [1, 0, 2])
+    y = tf.einsum("nhwgc,gcd->nhwgd", xg, kg)
+    return tf.reshape(y, tf.concat([tf.shape(x)[:-1], [cout]], 0))
+
+
+def depthwise_kernel(k, groups):
+    """(kh, kw, cin/g, cout) grouped kernel -> (kh, kw, cin, cout/g) depthwise kernel."""
+    kh, kw, cin_g, cout = k.shape
+    k5 = tf.reshape(k, [kh, kw, cin_g, groups, cout // groups])
+    return tf.reshape(tf.transpose(k5, [0, 1, 3, 2, 4]), [kh, kw, cin_g * groups, cout // groups])
+
+
+def _depthwise(x, k, stride, groups):
+    kh, kw, cin_g, cout = k.shape
+    y = tf.nn.depthwise_conv2d(x, depthwise_kernel(k, groups), [1, stride, stride, 1], "SAME")
+    shape = tf.shape(y)
+    y = tf.reshape(y, tf.concat([shape[:-1], [groups, cin_g, cout // groups]], 0))
+    return tf.reshape(tf.reduce_sum(y, axis=-2), tf.concat([shape[:-1], [cout]], 0))
+
+
+def dense_kernel(k, groups):
+    """The block-diagonal (kh, kw, cin, cout) kernel of a grouped kernel."""
+    kh, kw, cin_g, cout = k.shape
+    k5 = tf.reshape(k, [kh, kw, cin_g, groups, cout // groups])
+    full = tf.einsum("hwcgo,gG->hwgcGo", k5, tf.eye(groups, dtype=k.dtype))
+    return tf.reshape(full, [kh, kw, cin_g * groups, cout])
+
+
+def _dense(x, k, stride, groups):
+    return tf.nn.conv2d(x, dense_kernel(k, groups), stride, "SAME")
+
+
+_xla_native = tf.function(_native, jit_compile=True, reduce_retracing=True)
+
+
+def _xla(x, k, stride, groups):
+    return _xla_native(x, k, stride, groups)
+
+
+IMPLEMENTATIONS = {"native": _native, "keras": _keras, "split": _split, "einsum": _einsum,
+                   "depthwise": _depthwise, "dense": _dense, "xla": _xla}
+
+
+def applicable(name, kernel, groups, cin, cout):
+    if name == "einsum":
+        return kernel == 1
+    if name == "depthwise":
+        # the intermediate map has cin * cout / g channels: skip where it explodes
+        return cin * (cout // groups) <= 8 * max(cin, cout)
+    if name == "dense":
+        return groups <= 64
+    return True
+
+
+# -- timing ------------------------------------------------------------------------------------
+def _functions(name, stride, groups):
+    impl = IMPLEMENTATIONS[name]
+
+    @tf.function(reduce_retracing=True)
+    def infer(x, k):
+        return impl(x, k, stride, groups)
+
+    @tf.function(reduce_retracing=True)
+    def train(x, k, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            y = impl(x, k, stride, groups)
+            loss = tf.reduce_sum(y * upstream)
+        return tape.gradient(loss, [x, k])
+
+    return infer, train
+
+
+def _time(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    (out[0] if isinstance(out, list) else out).numpy()
+    return time.perf_counter() - start
+
+
+def bench_case(case, repeats):
+    label, family, batch, h, w, cin, cout, kernel, stride, groups = case
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((batch, h, w, cin)).astype("float32"))
+    k = tf.constant((rng.standard_normal((kernel, kernel, cin // groups, cout)) /
+                     np.sqrt(kernel * kernel * cin / groups)).astype("float32"))
+    upstream = tf.constant(rng.standard_normal((batch, h // stride, w // stride, cout))
+                           .astype("float32"))
+    names = [n for n in FORMULATIONS if applicable(n, kernel, groups, cin, cout)]
+    funcs = {n: _functions(n, stride, groups) for n in names}
+    reference = _native(x, k, stride, groups).numpy()
+    ref_grads = [g.numpy() for g in funcs["native"][1](x, k, upstream)]
+    errors = {}
+    for n in names:
+        y = funcs[n][0](x, k).numpy()
+        grads = funcs[n][1](x, k, upstream)
+        scale = np.abs(reference).max()
+        errors[n] = max(np.abs(y - reference).max() / scale,
+                        *(np.abs(g.numpy() - r).max() / np.abs(r).max()
+                          for g, r in zip(grads, ref_grads)))
+    results = {}
+    for mode in ("inference", "training"):
+        args = (x, k) if mode == "inference" else (x, k, upstream)
+        index = 0 if mode == "inference" else 1
+        # (The correctness check above made the first, tracing and compiling, call.)
+        # Round 0 times every formulation once. Those over 1 s a call and 50x native (XLA's
+        # grouped-convolution gradients on CPU) keep that single sample; the rest are timed
+        # for `repeats` interleaved rounds.
+        samples = {n: [_time(funcs[n][index], *args)] for n in names}
+        slow = {n for n in names
+                if samples[n][0] > 1.0 and samples[n][0] > 50 * samples["native"][0]}
+        for _ in range(repeats - 1):
+            for n in names:  # interleaved: one call of each formulation per round
+                if n not in slow:
+                    samples[n].append(_time(funcs[n][index], *args))
+        ratios = {n: statistics.median(a / b for a, b in zip(samples[n], samples["native"]))
+                  for n in names}
+        results[mode] = {n: (statistics.median(samples[n]), ratios[n], len(samples[n]))
+                         for n in names}
+    return names, results, errors
+
+
+# -- whole models ------------------------------------------------------------------------------
+WHOLE_MODELS = [
+    # (registry name, batch, input size)
+    ("shufflenetv1_g3_1x", 8, 224),
+    ("shufflenetv1_g8_1x", 8, 224),
+    ("resnext50", 2, 224),
+    ("igcnet_l16m32", 8, 32),
+    ("clcnet_a", 8, 224),
+]
+
+
+def bench_models(repeats, implementations):
+    """Whole registry models with GroupConv2D switched to each implementation, plus XLA."""
+    import keras_convnets as kc
+    from keras_convnets.layers import group_conv
+
+    rows = []
+    for name, batch, size in WHOLE_MODELS:
+        x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3))
+                        .astype("float32"))
+        funcs = {}
+        for impl in implementations:
+            with group_conv.forced_implementation(impl):
+                model = kc.get_model(name, input_shape=(size, size, 3))
+                funcs[impl] = tf.function(lambda t, m=model: m(t, training=False))
+                funcs[impl](x)  # trace while the implementation is forced
+                if impl == "auto":
+                    funcs["auto+xla"] = tf.function(lambda t, m=model: m(t, training=False),
+                                                    jit_compile=True)
+                    funcs["auto+xla"](x)
+        names = list(funcs)
+        for _ in range(2):
+            for n in names:
+                _time(funcs[n], x)
+        samples = {n: [] for n in names}
+        for _ in range(repeats):
+            for n in names:
+                samples[n].append(_time(funcs[n], x))
+        base = "native"
+        rows.append((name, batch, size, {
+            n: (statistics.median(samples[n]),
+                statistics.median(a / b for a, b in zip(samples[n], samples[base])))
+            for n in names}))
+        keras.backend.clear_session()
+    return rows
+
+
+# -- report ------------------------------------------------------------------------------------
+def render(case_rows, model_rows, repeats, seconds):
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "# Grouped convolution on CPU: which formulation is fastest",
+        "",
+        f"Generated by `python tools/bench_grouped_conv.py` on {datetime.date.today()} "
+        f"({cpu}, {os.cpu_count()} logical CPUs, TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}; {seconds / 60:.0f} min).",
+        "",
+        "**How to read it.** Each cell is the median time of one call and, in brackets, the "
+        "median ratio to `native` (grouped `tf.nn.conv2d`) measured in the same rounds. The "
+        f"formulations were timed interleaved, one call each per round, {repeats} rounds after "
+        "warm-up, in one process: the machine's two cores are shared with other jobs, so "
+        "absolute times are noisy but the ratios compare like with like. Inference is the "
+        "forward pass; training is forward + gradients w.r.t. input and kernel. All "
+        "formulations agree with `native` to float32 rounding (max relative error column). "
+        "`-`: not applicable (`einsum`: 1x1 only; `depthwise`: skipped where its intermediate "
+        "map would be over 8x the convolution's channels; `dense`: skipped above 64 groups). "
+        "†: a single sample -- formulations over 1 s a call and 50x `native` are timed once.",
+        "",
+        "Formulations: `native` grouped `tf.nn.conv2d`; `keras` = `keras.ops.conv`, i.e. "
+        "`keras.layers.Conv2D(groups=g)`, XLA-compiled by Keras on TensorFlow; `split` = g "
+        "convolutions on channel slices + concat; `einsum` = batched matmul over groups "
+        "(1x1); `depthwise` = `depthwise_conv2d` with multiplier C_out/g, then a sum over each "
+        "group's inputs; `dense` = ordinary convolution with the block-diagonal kernel; `xla` "
+        "= native inside `tf.function(jit_compile=True)`.",
+        "",
+    ]
+    for mode in ("inference", "training"):
+        lines += [f"## Single convolutions, {mode}", "",
+                  "| case | batch x HxW | " + " | ".join(FORMULATIONS) + " | fastest | max rel. err |",
+                  "|---|---|" + "---:|" * len(FORMULATIONS) + "---|---:|"]
+        for (case, names, results, errors) in case_rows:
+            label, _, batch, h, w = case[:5]
+            cells = []
+            for n in FORMULATIONS:
+                if n in names:
+                    t, r, count = results[mode][n]
+                    mark = "†" if count == 1 and repeats > 1 else ""
+                    cells.append(f"{t * 1e3:.2f} ms ({r:.2f}){mark}")
+                else:
+                    cells.append("-")
+            fastest = min(names, key=lambda n: results[mode][n][1])
+            lines.append(f"| {label} | {batch} x {h}x{w} | " + " | ".join(cells) +
+                         f" | **{fastest}** | {max(errors.values()):.1e} |")
+        lines.append("")
+    if model_rows:
+        impls = list(model_rows[0][3])
+        lines += ["## Whole models, inference", "",
+                  "Registry models built with `GroupConv2D` forced to one formulation "
+                  "(`auto` = the per-shape choice `GroupConv2D` makes), called as a "
+                  "`tf.function` graph; `auto+xla` compiles the whole model with XLA. Ratios "
+                  "to `native`.", "",
+                  "| model | batch x size | " + " | ".join(impls) + " |",
+                  "|---|---|" + "---:|" * len(impls)]
+        for name, batch, size, res in model_rows:
+            lines.append(f"| {name} | {batch} x {size} | " + " | ".join(
+                f"{res[n][0] * 1e3:.0f} ms ({res[n][1]:.2f})" for n in impls) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--no-models", action="store_true")
+    parser.add_argument("--cases", default="", help="substring filter on case labels")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs",
+                                                      "benchmarks", "grouped_conv.md"))
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 15)
+    start = time.time()
+    case_rows = []
+    for case in CASES:
+        if args.cases and args.cases not in case[0]:
+            continue
+        names, results, errors = bench_case(case, repeats)
+        case_rows.append((case, names, results, errors))
+        summary = ", ".join(f"{n} {results['inference'][n][1]:.2f}/{results['training'][n][1]:.2f}"
+                            for n in names)
+        print(f"{case[0]}: {summary}", flush=True)
+    model_rows = []
+    if not args.no_models:
+        model_rows = bench_models(max(3, repeats // 3),
+                                  ["native", "keras", "split", "depthwise", "auto"])
+        for row in model_rows:
+            print(row[0], {n: round(v[1], 2) for n, v in row[3].items()}, flush=True)
+    text = render(case_rows, model_rows, repeats, time.time() - start)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as handle:
+        handle.write(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
