@@ -6,7 +6,7 @@
 ['seresnet101', 'seresnet152', 'seresnet18', 'seresnet34', 'seresnet50']
 """
 
-from . import layers
+from . import layers, training, weights
 from .backend import USE_LEGACY_KERAS, describe as keras_description, keras
 from .features import feature_extractor
 from .flops import count_flops, count_params
@@ -16,6 +16,6 @@ from .registry import get_model, get_spec, list_models, model_info, register
 globals().update(_BUILDERS)
 
 __version__ = "0.1.0"
-__all__ = ["layers", "keras", "USE_LEGACY_KERAS", "keras_description", "feature_extractor",
+__all__ = ["layers", "training", "weights", "keras", "USE_LEGACY_KERAS", "keras_description", "feature_extractor",
            "count_flops", "count_params", "get_model", "get_spec", "list_models", "model_info",
            "register", *sorted(_BUILDERS)]

@@ -60,11 +60,13 @@ def test_train_on_digits(tmp_path, capsys):
     assert f"test accuracy {results['test_accuracy']:.4f}" in line
 
 
-def test_train_errors_are_clean(capsys):
-    assert cli.main(["train", "resnet18", "--recipe", "no_such_recipe"]) == 2
+def test_train_errors_are_clean(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "run")]
+    assert cli.main(["train", "resnet18", "--recipe", "no_such_recipe", *out]) == 2
     assert "Unknown recipe 'no_such_recipe'" in capsys.readouterr().err
-    assert cli.main(["train", "resnet18", "--dataset", "tfds:cifar10"]) == 2
+    assert cli.main(["train", "resnet18", "--dataset", "tfds:cifar10", *out]) == 2
     assert "needs `data_dir`" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing written for a run that never started
 
 
 def test_readme_model_table_is_generated_from_the_registry():

@@ -66,3 +66,76 @@ def test_group_convolution_models_carry_no_xla_must_compile(name, tmp_path):
     size = max(spec.min_size, 2 * spec.stage_strides[-1])
     model = spec.builder.tiny(input_shape=(size, size, 3))
     assert _xla_attributes(_save(model, str(tmp_path / name))) == []
+
+
+# -- GroupConv2D with groups == input channels (depthwise, with channel multiplier) ---------
+def _grouped_conv_numpy(x, kernel, groups, stride, dilation=1):
+    """Direct loops of a VALID grouped convolution (kernel: kh, kw, C_in / g, C_out)."""
+    kh, kw, cin_g, cout = kernel.shape
+    cout_g = cout // groups
+    n, h, w, _ = x.shape
+    eh, ew = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
+    oh, ow = (h - eh) // stride + 1, (w - ew) // stride + 1
+    out = np.zeros((n, oh, ow, cout))
+    for g in range(groups):
+        xs = x[..., g * cin_g:(g + 1) * cin_g]
+        ks = kernel[..., g * cout_g:(g + 1) * cout_g]
+        for i in range(oh):
+            for j in range(ow):
+                rows = slice(i * stride, i * stride + eh, dilation)
+                cols = slice(j * stride, j * stride + ew, dilation)
+                patch = xs[:, rows, cols]
+                out[:, i, j, g * cout_g:(g + 1) * cout_g] = np.einsum("nhwc,hwco->no", patch, ks)
+    return out
+
+
+@pytest.mark.legacy
+@pytest.mark.parametrize("multiplier, stride, dilation", [(1, 1, 1), (1, 2, 1), (2, 1, 1),
+                                                          (3, 2, 1), (1, 1, 2)])
+def test_group_conv_depthwise_case_matches_numpy(rng, multiplier, stride, dilation):
+    from keras_convnets.layers import GroupConv2D
+
+    x = rng.standard_normal((2, 9, 9, 6)).astype("float32")
+    layer = GroupConv2D(6 * multiplier, 3, strides=stride, groups=6, dilation_rate=dilation)
+    y = layer(x).numpy()
+    expected = _grouped_conv_numpy(x, layer.kernel.numpy(), 6, stride, dilation)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.legacy
+def test_group_conv_depthwise_case_trains_and_converts_to_tflite(rng):
+    from keras_convnets.layers import GroupConv2D
+
+    x = rng.standard_normal((2, 8, 8, 8)).astype("float32")
+    inputs = keras.Input((8, 8, 8))
+    layer = GroupConv2D(16, 3, padding="same", groups=8, use_bias=True)
+    model = keras.Model(inputs, layer(inputs))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x) ** 2)
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert ops <= {"CONV_2D", "DEPTHWISE_CONV_2D"}, ops
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(out, model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.legacy
+def test_grouped_conv2d_converts_to_a_single_builtin_conv(rng):
+    from keras_convnets.layers import GroupConv2D
+
+    x = rng.standard_normal((2, 8, 8, 16)).astype("float32")
+    inputs = keras.Input((8, 8, 16))
+    model = keras.Model(inputs, GroupConv2D(32, 3, padding="same", groups=4)(inputs))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    assert [op["op_name"] for op in interpreter._get_ops_details()] == ["CONV_2D"]

@@ -121,10 +121,11 @@ class ShuffleNetV1Config:
 def v1_stage2_width(groups, scale):
     """Table 1's Stage-2 width times ``scale``, rounded to a multiple of ``4 g``.
 
-    Every unit's bottleneck is a quarter of its output and both 1x1 convolutions are grouped,
-    so the widths must be multiples of ``4 g``. Table 1's widths at 1x, 1.5x, 2x are (except
-    g = 2 and 4 at 1.5x); where ``width * scale`` is not, it is rounded to the nearest such
-    multiple (MobileNet's ``make_divisible``) -- the paper does not say how it rounded.
+    Every unit's bottleneck is a quarter of its output and both its 1x1 convolutions are
+    grouped, so the widths must be multiples of ``4 g``. They are at 1x and 2x, and for
+    g = 1, 3, 8 at every scale; for g = 2 and 4 at 0.25x, 0.5x and 1.5x (50, 100, 300 and 68,
+    136, 408) the width is rounded to the nearest multiple (MobileNet's ``make_divisible``:
+    48, 104, 304 and 64, 144, 416) -- the paper does not say how it rounded.
     """
     return make_divisible(V1_STAGE2_WIDTHS[groups] * scale, 4 * groups)
 
@@ -252,10 +253,6 @@ _V1_DOC = """
     """
 
 
-def _v1_tiny_repeats():
-    return (2, 1, 2)
-
-
 def _register_v1(groups, scale):
     func_name = f"ShuffleNetV1_g{groups}_{_scale_name(scale)}"
     model_name = func_name.lower()
@@ -291,8 +288,7 @@ def _register_v1(groups, scale):
     def tiny(**kwargs):
         # Same g, units, head and options; 0.25x widths, Conv1 8 (rounded to g), 2/1/2 units.
         kwargs.setdefault("stem_channels", make_divisible(8, groups, min_value=groups))
-        return build_shufflenet_v1(model_name, groups, 0.25, repeats=_v1_tiny_repeats(),
-                                   **kwargs)
+        return build_shufflenet_v1(model_name, groups, 0.25, repeats=(2, 1, 2), **kwargs)
 
     registered.tiny = tiny
     return registered

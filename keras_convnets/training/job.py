@@ -209,7 +209,6 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
     out_dir = out_dir or os.path.join("runs", spec.name)
     own_dir = out_dir if worker["is_chief"] else os.path.join(
         out_dir, "workers", f"worker-{worker['index']}")
-    os.makedirs(os.path.join(own_dir, "checkpoints"), exist_ok=True)
 
     previous_policy = keras.mixed_precision.global_policy()
     if recipe.precision:
@@ -226,6 +225,7 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
                 raise ValueError(f"`steps_per_epoch` is required: the size of {data.name!r} "
                                  f"is unknown.")
             steps_per_epoch = data.train_size // run_batch
+        os.makedirs(os.path.join(own_dir, "checkpoints"), exist_ok=True)
         one_hot = data.classes if recipe.label_smoothing else None
         shared = dict(image_size=size, augment=recipe.augment, crop_area=recipe.crop_area,
                       normalize=recipe.normalize, one_hot_classes=one_hot, seed=seed)

@@ -29,6 +29,11 @@ against a stand-in multi-worker strategy (no cluster, no network) and reports wh
 present; :func:`install` patches only those, and does nothing under legacy ``tf_keras`` (whose
 trainer handles multi-worker strategies itself) or when Keras' internals no longer look like
 the ones this fix was written for.
+
+Importing this module changes nothing. :func:`keras_convnets.training.strategy` installs the
+fix when it creates a multi-worker strategy; code that creates its own strategy calls
+:func:`install` (before or after creating it: the probes use NumPy values and do not start
+TensorFlow's runtime).
 """
 
 import contextlib
