@@ -16,6 +16,8 @@ from .registry import get_model, get_spec, list_models, model_info, register
 globals().update(_BUILDERS)
 
 __version__ = "0.1.0"
-__all__ = ["layers", "training", "weights", "keras", "USE_LEGACY_KERAS", "keras_description", "feature_extractor",
+__all__ = ["layers", "training", "weights", "export", "keras", "USE_LEGACY_KERAS", "keras_description", "feature_extractor",
            "count_flops", "count_params", "get_model", "get_spec", "list_models", "model_info",
            "register", *sorted(_BUILDERS)]
+
+from . import export  # noqa: E402 - last: it builds on the registry

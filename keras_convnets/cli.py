@@ -75,6 +75,12 @@ def cmd_port(args):
     return 0
 
 
+def cmd_export(args):
+    from .export.command import run
+
+    return run(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-convnets",
@@ -109,6 +115,13 @@ def build_parser():
                    help="port a randomly initialised reference (no download; for checks)")
     p.add_argument("--out", help="directory (default: the local Keras cache)")
     p.set_defaults(func=cmd_port)
+
+    p = commands.add_parser(
+        "export", help="export a model: SavedModel for TF Serving, or a checked TFLite file")
+    from .export.command import add_arguments as add_export_arguments
+
+    add_export_arguments(p)
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -1,10 +1,11 @@
-"""Reference weights for the MobileNets and Xception (see ``resnet_weights`` for the format).
+"""Reference weights for the MobileNets, Xception and ShuffleNet v2 (format: ``resnet_weights``).
 
 The MobileNets are chains, so their weights pair with the reference's modules in execution
 order (``"execution_order"``), each pairing checked for layer type and tensor shapes. Xception
 runs its shortcut after the residual branch in timm but before it in our graph, so it maps by
 name: ``KEY_RULES["legacy_xception"]`` is generated from timm's block layout (each block's
 ``rep`` Sequential holds ReLU, SeparableConv2d, BatchNorm triples; block 1 drops its first ReLU).
+torchvision's ShuffleNet v2 maps by name for the same reason (its down-sampling units' branches).
 """
 
 
@@ -25,7 +26,20 @@ def _xception_rules():
     return rules
 
 
-KEY_RULES = {"execution_order": "execution_order", "legacy_xception": _xception_rules()}
+def _torchvision_shufflenet_v2_rules():
+    unit = r"stage(?P<stage>[234])_unit(?P<unit>\d+)_"
+    target = "stage{stage}.{unit0}."
+    branches = [("proj_dwconv", "branch1.0"), ("proj_dwbn", "branch1.1"),
+                ("proj_conv", "branch1.2"), ("proj_bn", "branch1.3"),
+                ("conv1", "branch2.0"), ("bn1", "branch2.1"), ("dwconv", "branch2.3"),
+                ("dwbn", "branch2.4"), ("conv2", "branch2.5"), ("bn2", "branch2.6")]
+    rules = [("stem_conv", "conv1.0"), ("stem_bn", "conv1.1"), ("conv5_conv", "conv5.0"),
+             ("conv5_bn", "conv5.1"), ("logits", "fc")]
+    return rules + [(unit + ours, target + theirs) for ours, theirs in branches]
+
+
+KEY_RULES = {"execution_order": "execution_order", "legacy_xception": _xception_rules(),
+             "torchvision_shufflenet_v2": _torchvision_shufflenet_v2_rules()}
 
 # timm's MobileNetV3s (BatchNorm epsilon 1e-5, as ours; torchvision's use 1e-3) and
 # MobileNetV2 multipliers; torchvision's MobileNetV2 1.0 is the row in params.tsv.
@@ -42,6 +56,17 @@ SOURCES = {
     "mobilenetv3small_050": ("timm:mobilenetv3_small_050", "execution_order", {}),
     "mobilenetv3small_075": ("timm:mobilenetv3_small_075", "execution_order", {}),
     "xception": ("timm:legacy_xception", "legacy_xception", {}),
+    # torchvision's ShuffleNet v2 differs from the official layout we default to (see
+    # models/shufflenet.py): its weights port into ``layout="torchvision"``. Its down-sampling
+    # units' two branches are siblings in our graph, so they map by name.
+    "shufflenetv2_0_5x": ("torchvision:shufflenet_v2_x0_5", "torchvision_shufflenet_v2",
+                          {"layout": "torchvision"}),
+    "shufflenetv2_1x": ("torchvision:shufflenet_v2_x1_0", "torchvision_shufflenet_v2",
+                        {"layout": "torchvision"}),
+    "shufflenetv2_1_5x": ("torchvision:shufflenet_v2_x1_5", "torchvision_shufflenet_v2",
+                          {"layout": "torchvision"}),
+    "shufflenetv2_2x": ("torchvision:shufflenet_v2_x2_0", "torchvision_shufflenet_v2",
+                        {"layout": "torchvision"}),
 }
 
 #: Models whose counts were measured on a reference that cannot be created by name, and why.

@@ -403,7 +403,8 @@ _V2_DOC = """
     down-sampling unit: the official left branch keeps its 24 input channels and the right one
     makes the rest (C - 24), torchvision's branches make C/2 each; and the official
     classifier has no bias. ``layout="torchvision"`` builds torchvision's
-    ``shufflenet_v2_x*`` exactly. Both shuffle as Fig. 3 does, after the concatenation (the
+    ``shufflenet_v2_x*`` exactly: its weights port into it with equal logits
+    (``keras-convnets port`` applies the option; ``tests/test_port.py`` checks the parity). Both shuffle as Fig. 3 does, after the concatenation (the
     official code's even/odd split at the next unit is the same permutation). The official
     2.0x model has dropout 0.2 before the classifier (``drop_rate`` overrides). Stage 1 is
     Conv1 + max-pool; stage 4 ends after Conv5 (1x1, BN, ReLU).

@@ -1,9 +1,41 @@
-"""Float32 TFLite conversion with builtin ops only, and a check against the Keras model.
+"""TFLite conversion with builtin ops only -- float32 or post-training quantised -- and a check
+against the Keras model.
 
 >>> from keras_convnets.optimize import tflite
 >>> flatbuffer = tflite.convert(model)                 # bytes; builtin ops only
 >>> tflite.op_names(flatbuffer)                        # ['ADD', 'CONV_2D', 'HARD_SWISH', ...]
 >>> tflite.check(model, flatbuffer, images)            # max |TFLite - Keras|
+>>> int8 = tflite.convert(model, quantization="int8", representative_data=train_dataset)
+>>> tflite.run(int8, images)                           # float32 outputs, whatever the I/O type
+
+Quantisation modes (``quantization=``), after the TFLite post-training quantisation guide:
+
+- ``None`` / ``"float32"``: no quantisation.
+- ``"float16"``: weights stored as float16 (about half the size), computed in float32 on CPU.
+- ``"dynamic"``: dynamic-range quantisation: int8 weights, activations quantised on the fly by
+  the kernels that support it (about a quarter of the size; no calibration data).
+- ``"int8"``: full-integer quantisation (Jacob et al. 2018, arXiv:1712.05877): int8 weights and
+  activations, calibrated on ``representative_data`` (a ``tf.data.Dataset`` of images or
+  ``(images, labels)``, batched or not, or an array of images; the first ``num_samples`` images
+  are fed one batch of ``batch_size`` at a time). Only TFLite's int8 builtin kernels are allowed.
+  ``int8_io=True`` makes the input and output tensors int8 too (the fully integer model for
+  microcontrollers and NPUs); otherwise the model takes and returns float32 and quantises at its
+  edges. A quantisation-aware-trained model (:mod:`keras_convnets.optimize.qat`) carries its
+  own ranges and needs no representative data.
+
+Converter facts this module relies on:
+
+- The graph is converted at a **fixed batch** (``batch_size``, default 1). A dilated convolution
+  reaches TFLite as ``SpaceToBatchND -> Conv2D -> BatchToSpaceND``; the converter folds that back
+  into one dilated ``CONV_2D`` only when the batch is static and 1, and a
+  ``GroupNormalization`` (``norm="group"``) converted with a dynamic batch dimension converts but
+  fails at run time in the interpreter (its reshape needs the batch). Both are why the batch
+  is fixed here.
+- Keras 3's ``model.export(path, format="litert")`` enables ``SELECT_TF_OPS`` (Flex) unless told
+  otherwise, so a model that needs TensorFlow kernels silently yields a file that needs the
+  larger Flex runtime. This module does not use it: it converts a traced ``tf.function`` with
+  ``TFLITE_BUILTINS`` only (``TFLITE_BUILTINS_INT8`` for ``"int8"``) and raises
+  :class:`UnsupportedOpsError` instead.
 
 The model is traced through a ``tf.function`` at a fixed input shape (batch 1 by default), which
 works the same for Keras 3 and legacy Keras models. Only TFLite's builtin op set is allowed: a
@@ -63,17 +95,109 @@ def _variables_of(model):
     return module
 
 
-def convert(model, *, input_shape=None, batch_size=1):
-    """Converts ``model`` to a float32 TFLite flatbuffer (``bytes``) with builtin ops only.
+QUANTIZATIONS = (None, "float32", "float16", "dynamic", "int8")
+
+
+def _is_quantization_aware(model):
+    """True for a model holding tfmot's QAT wrappers (fake-quant ranges learnt in training)."""
+    return any(type(layer).__name__ == "QuantizeWrapperV2" or
+               type(layer).__name__ == "QuantizeWrapper" for layer in model.layers)
+
+
+def _representative_images(data, num_samples, shape):
+    """The first ``num_samples`` images of ``data`` as a float32 array of ``shape[1:]`` images."""
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if isinstance(spec, (tuple, list)):
+            data = data.map(lambda *element: element[0])
+            spec = spec[0]
+        if not isinstance(spec, tf.TensorSpec) or spec.shape.rank not in (3, 4):
+            raise ValueError(
+                f"`representative_data` must yield images of shape (height, width, channels) or "
+                f"batches of them, alone or as (images, labels); it yields {spec}.")
+        if spec.shape.rank == 4:
+            data = data.unbatch()
+        images = np.stack([np.asarray(x) for x in data.take(num_samples)]) \
+            if num_samples else np.zeros((0,) + shape[1:])
+    else:
+        try:
+            images = np.asarray(data, dtype="float32")
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`representative_data` must be a tf.data.Dataset or an array of images; got "
+                f"{type(data).__name__}.") from None
+        if images.ndim == 3:
+            images = images[None]
+        images = images[:num_samples]
+    images = images.astype("float32")
+    if len(images) == 0:
+        raise ValueError("`representative_data` holds no images; int8 calibration needs some.")
+    if images.shape[1:] != tuple(shape[1:]):
+        raise ValueError(
+            f"`representative_data` images have shape {images.shape[1:]}; the model is "
+            f"converted at {tuple(shape[1:])}.")
+    return images
+
+
+def _set_quantization(converter, model, shape, quantization, representative_data, int8_io,
+                      num_samples):
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}; got {quantization!r}.")
+    if int8_io and quantization != "int8":
+        raise ValueError(f"`int8_io=True` needs quantization='int8'; got "
+                         f"quantization={quantization!r}.")
+    if representative_data is not None and quantization != "int8":
+        raise ValueError(f"`representative_data` is used by quantization='int8' only; got "
+                         f"quantization={quantization!r}.")
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
+        raise ValueError(f"`num_samples` must be a positive int; got {num_samples!r}.")
+    if quantization in (None, "float32"):
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if representative_data is None and not _is_quantization_aware(model):
+            raise ValueError(
+                "`representative_data` is None, but quantization='int8' needs calibration "
+                "images (a tf.data.Dataset of images or (images, labels), or an array), unless "
+                "the model was quantisation-aware trained.")
+        if representative_data is not None:
+            images = _representative_images(representative_data, num_samples, shape)
+            batch = shape[0]
+            images = images[:len(images) - len(images) % batch] if len(images) >= batch \
+                else np.resize(images, (batch,) + images.shape[1:])
+
+            def representative_dataset():
+                for start in range(0, len(images), batch):
+                    yield [images[start:start + batch]]
+
+            converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+
+
+def convert(model, *, input_shape=None, batch_size=1, quantization=None,
+            representative_data=None, int8_io=False, num_samples=100):
+    """Converts ``model`` to a TFLite flatbuffer (``bytes``) with builtin ops only.
 
     Args:
         model: a single-input Keras model (Keras 3 or legacy).
         input_shape: ``(height, width, channels)`` to convert at, required where the model's
             own input has unknown dimensions.
         batch_size: the fixed batch dimension of the converted graph.
+        quantization: ``None``/``"float32"``, ``"float16"``, ``"dynamic"`` or ``"int8"`` (see
+            the module docstring).
+        representative_data: calibration images for ``"int8"``: a ``tf.data.Dataset`` of
+            images or ``(images, labels)`` (batched or not), or an array of images.
+        int8_io: with ``"int8"``, int8 input and output tensors instead of float32.
+        num_samples: how many calibration images to take from ``representative_data``.
 
     Raises:
         UnsupportedOpsError: the graph needs Flex / Select TF or custom ops.
+        ValueError: a bad argument.
     """
     shape = _fixed_input_shape(model, input_shape, batch_size)
     spec = tf.TensorSpec(shape, model.inputs[0].dtype, name="input")
@@ -85,6 +209,8 @@ def convert(model, *, input_shape=None, batch_size=1):
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [inference.get_concrete_function()], _variables_of(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    _set_quantization(converter, model, shape, quantization, representative_data, int8_io,
+                      num_samples)
     try:
         return converter.convert()
     except Exception as exc:  # the converter raises ConverterError from a private module
@@ -109,25 +235,52 @@ def op_names(tflite_bytes):
     return sorted({op["op_name"] for op in _interpreter(tflite_bytes)._get_ops_details()})
 
 
+def _quantize(values, detail):
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        raise ValueError(f"The TFLite model's {detail['dtype'].__name__} tensor "
+                         f"{detail['name']!r} has no quantisation parameters.")
+    info = np.iinfo(detail["dtype"])
+    quantized = np.round(np.asarray(values, dtype="float32") / scale + zero_point)
+    return np.clip(quantized, info.min, info.max).astype(detail["dtype"])
+
+
+def _dequantize(values, detail):
+    scale, zero_point = detail["quantization"]
+    if not scale:
+        return values.astype("float32")
+    return ((values.astype("float32") - zero_point) * scale).astype("float32")
+
+
 def run(tflite_bytes, inputs):
-    """Runs the converted model on ``inputs``, in chunks of the graph's fixed batch size."""
+    """Runs the converted model on float ``inputs``, in chunks of the graph's fixed batch size.
+
+    Integer (int8/uint8) input tensors get the inputs quantised with the tensor's scale and zero
+    point, and integer outputs come back dequantised, so the result is float32 for every
+    quantisation mode.
+    """
     interpreter = _interpreter(tflite_bytes)
     (input_detail,), outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(outputs) != 1:
         raise ValueError(f"run() takes single-output models; this one has {len(outputs)}.")
     shape = tuple(int(d) for d in input_detail["shape"])
-    inputs = np.asarray(inputs, dtype=input_detail["dtype"])
+    integer_input = np.issubdtype(input_detail["dtype"], np.integer)
+    inputs = np.asarray(inputs, dtype="float32" if integer_input else input_detail["dtype"])
     if inputs.shape[1:] != shape[1:] or len(inputs) % shape[0]:
         raise ValueError(
             f"The TFLite model takes batches of shape {shape}; got inputs of shape "
             f"{inputs.shape} (the number of images must be a multiple of {shape[0]}).")
+    if integer_input:
+        inputs = _quantize(inputs, input_detail)
+    integer_output = np.issubdtype(outputs[0]["dtype"], np.integer)
     interpreter.allocate_tensors()
     results = []
     for start in range(0, len(inputs), shape[0]):
         interpreter.set_tensor(input_detail["index"], inputs[start:start + shape[0]])
         interpreter.invoke()
         results.append(interpreter.get_tensor(outputs[0]["index"]).copy())
-    return np.concatenate(results)
+    results = np.concatenate(results)
+    return _dequantize(results, outputs[0]) if integer_output else results
 
 
 def check(model, tflite_bytes, inputs):
