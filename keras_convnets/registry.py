@@ -25,12 +25,24 @@ COMMON_PARAMETERS = (
 
 @dataclasses.dataclass(frozen=True)
 class Paper:
+    """A model's paper: its arXiv id, or (for the few with none, e.g. AlexNet) its ``url``."""
+
     title: str
     year: int
-    arxiv: str
+    arxiv: str | None
+    url: str = ""
+
+    def __post_init__(self):
+        if not self.arxiv and not self.url:
+            raise ValueError(f"Paper {self.title!r} needs an arXiv id or a url.")
+
+    @property
+    def link(self):
+        return f"https://arxiv.org/abs/{self.arxiv}" if self.arxiv else self.url
 
     def cite(self):
-        return f'"{self.title}" ({self.year}), arXiv:{self.arxiv}'
+        where = f"arXiv:{self.arxiv}" if self.arxiv else self.url
+        return f'"{self.title}" ({self.year}), {where}'
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,8 +7,9 @@ epochs -- the paper divides "when the validation error rate stopped improving"; 
 fixes the three drops at epochs 30, 60 and 80. Dropout 0.5 sits inside AlexNet's classifier;
 224x224 random crops with horizontal flips.
 
-The recipe is generic over the model: ``keras-convnets train resnet18 --recipe alexnet`` trains
-any registry model with it; its default model, ``alexnet``, trains once it is registered.
+Its model is the paper's two-GPU layout (``kc.AlexNet``: response normalisation, conv2/4/5
+grouped); the recipe is generic over the model, so ``keras-convnets train alexnetowt --recipe
+alexnet`` trains torchvision's one-tower variant with it, and any registry model likewise.
 
     python recipes/alexnet.py --dataset /data/imagenet          # train/ and val/ class folders
     python recipes/alexnet.py --dataset tfds:imagenet2012 --data-dir /data/tfds

@@ -70,6 +70,18 @@ def test_cardinality_and_base_width_options():
         kc.ResNet18(cardinality=2)
 
 
+@pytest.mark.parametrize("name", ["resnext50", "resnext50_2x40d", "resnext101_64x4d",
+                                  "seresnext50", "seresnext101", "senet154", "res2next50"])
+def test_grouped_families_use_group_conv2d(name):
+    from keras_convnets.layers import GroupConv2D
+
+    model = kc.get_spec(name).builder.tiny(input_shape=(64, 64, 3))
+    grouped = [layer for layer in model.layers if isinstance(layer, GroupConv2D)]
+    assert grouped and all(layer.groups > 1 for layer in grouped)
+    assert not [layer for layer in model.layers
+                if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
+
+
 def test_groups_that_do_not_divide_channels_are_rejected():
     # SENet-154's halved first 1x1 feeds the grouped 3x3: 16x1d is 16 wide, so the halved
     # conv gives 8 channels for 16 groups, which cannot be split.

@@ -33,6 +33,7 @@ def test_mirrored_two_logical_cpus_with_sync_batch_norm(tmp_path):
     assert sync["strategy"] == "MirroredStrategy" and sync["replicas"] == 2
     assert report["sync_layers"] > 0 and report["sync_layers"] == report["bn_layers"]
     assert "MirroredStrategy, 2 replica(s)" in report["cli_stdout"]
+    assert report["logical_cpus"] == 2  # made by the command itself
 
     # Sync BN normalises each replica's 8 images with the statistics of all 16, as one process
     # does: the loss of the step is the same, and the weights after it are far closer to the
@@ -46,15 +47,15 @@ def test_mirrored_two_logical_cpus_with_sync_batch_norm(tmp_path):
 
 
 def _child(out):
-    from keras_convnets.training.distribute import use_logical_cpus
-
-    use_logical_cpus(2)  # before any TensorFlow op
-
     import contextlib
     import io
 
     from keras_convnets import cli, training
-    from keras_convnets.backend import keras
+    from keras_convnets.backend import keras, tf
+
+    # Nothing configures devices beforehand (no TensorFlow op may run before the command):
+    # `--strategy mirrored --devices 2` makes the two logical CPUs itself, as in a plain
+    # `keras-convnets train` process.
 
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
@@ -85,6 +86,7 @@ def _child(out):
     report = {
         "mirrored_sync": sync, "mirrored_plain": plain, "single": single,
         "cli_stdout": stdout.getvalue(),
+        "logical_cpus": len(tf.config.list_logical_devices("CPU")),
         "bn_layers": len(layers), "sync_layers": sum(bool(layer.synchronized) for layer in layers),
         "sync_distance": distance(sync_model.get_weights(), reference),
         "plain_distance": distance(weights(plain), reference),

@@ -143,6 +143,38 @@ def test_group_conv_matches_keras_conv2d_groups_and_trains(rng):
     assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
 
 
+@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, "SAME"), (2, 1, "SAME"),
+                                                       (2, 1, "VALID"), (1, 2, "SAME")])
+def test_group_conv_gradient_fallback_matches_per_group_convolutions(rng, stride, dilation,
+                                                                      padding):
+    """The custom gradient used where TensorFlow has no grouped backprop kernels (a CPU without
+    oneDNN) equals the autodiff gradient of per-group ordinary convolutions + concat."""
+    from keras_convnets.layers.group_conv import grouped_conv2d
+
+    groups = 4
+    x = tf.constant(rng.standard_normal((2, 9, 9, 16)).astype("float32"))
+    kernel = tf.constant(rng.standard_normal((3, 3, 4, 24)).astype("float32"))
+    target = tf.constant(rng.standard_normal((2, 9, 9, 24)).astype("float32"))
+    options = dict(strides=(1, stride, stride, 1), padding=padding,
+                   dilations=(1, dilation, dilation, 1))
+
+    def loss(y):  # a loss whose gradient differs per output element
+        return tf.reduce_sum(y * target[:, :y.shape[1], :y.shape[2]]) + tf.reduce_sum(y ** 2)
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        ours = grouped_conv2d(x, kernel, groups=groups, native_gradients=False, **options)
+        # tf.nn.convolution: its dilated case (space-to-batch) differentiates on any CPU
+        parts = [tf.nn.convolution(xi, ki, strides=stride, padding=padding, dilations=dilation)
+                 for xi, ki in zip(tf.split(x, groups, -1), tf.split(kernel, groups, -1))]
+        reference = tf.concat(parts, -1)
+        ours_loss, reference_loss = loss(ours), loss(reference)
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
+    for ours_grad, reference_grad in zip(tape.gradient(ours_loss, [x, kernel]),
+                                         tape.gradient(reference_loss, [x, kernel])):
+        np.testing.assert_allclose(ours_grad, reference_grad, rtol=1e-4, atol=1e-3)
+
+
 def test_group_conv_errors_name_the_argument():
     with pytest.raises(ValueError, match="groups.*does not divide the 30 filters"):
         GroupConv2D(30, 3, groups=4)

@@ -51,6 +51,12 @@ def test_shufflenet_v1_scaled_widths_and_stems():
             assert (cfg.widths[0] - cfg.stem) % g == 0
 
 
+def test_shufflenet_v1_paper_complexities_are_table_1():
+    assert shufflenet.V1_PAPER_MFLOPS == {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
+    assert shufflenet.V2_PAPER_MFLOPS == {"shufflenetv2_0_5x": 41, "shufflenetv2_1x": 146,
+                                          "shufflenetv2_1_5x": 299, "shufflenetv2_2x": 591}
+
+
 @pytest.mark.slow
 def test_shufflenet_v1_complexity_is_table_1():
     """Table 1: 143 / 140 / 137 / 133 / 137 MFLOPs (multiply-adds) for g = 1, 2, 3, 4, 8.

@@ -38,8 +38,11 @@ def _images(spec, n=2, seed=0):
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_registry_entry_is_complete(name):
     spec = kc.get_spec(name)
-    assert spec.paper.arxiv and spec.paper.title and 2012 <= spec.paper.year <= 2025
-    assert spec.builder.__doc__ and "arXiv" in spec.builder.__doc__
+    assert spec.paper.link and spec.paper.title and 2012 <= spec.paper.year <= 2025
+    # The docstring cites the paper: its arXiv id, or its year where it has none (AlexNet).
+    doc = spec.builder.__doc__
+    assert doc and (f"arXiv:{spec.paper.arxiv}" in doc if spec.paper.arxiv
+                    else str(spec.paper.year) in doc), name
     assert spec.min_size <= spec.default_size
     assert list(spec.stage_strides) == sorted(spec.stage_strides)
     assert spec.params is not None or spec.paper_params is not None or spec.reference, name
@@ -58,6 +61,10 @@ def test_shared_model_behaviour(name, save_and_reload):
     assert probs.shape == (2, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert all(layer.name.startswith(name + "_") for layer in model.layers[1:])
+    # Grouped convolutions are GroupConv2D (grouped tf.nn.conv2d, see
+    # docs/benchmarks/grouped_conv.md), never Keras' XLA-compiled Conv2D(groups > 1).
+    assert not [layer.name for layer in model.layers
+                if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) > 1]
 
     # Two instances in one outer model build, run and survive a .keras round trip (safe_mode,
     # no custom_objects) with identical outputs.

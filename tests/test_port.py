@@ -34,13 +34,56 @@ def test_logit_parity_with_reference(name):
     # float64 on both sides: in float32, rounding noise grows through 100+ random layers
     # (SE-ResNet-152 reaches 1e-1 that way) and would hide a real mapping error's signature.
     torch.manual_seed(0)
-    size = max(32, kc.get_spec(name).min_size)
+    size = port_module.mapping_for(name).input_size or max(32, kc.get_spec(name).min_size)
     with port_module.float64_models():
         model, reference, mapping = port_module.build_ported(name, input_size=size,
                                                              randomize=True)
     difference, scale = port_module.compare(model, reference, size=size)
     assert scale > 0
     assert difference < 1e-4, f"{name} vs {mapping.source}: {difference:.2e} of the logit scale"
+
+
+def _timm_mobilenet_v1(multiplier):
+    from timm.models import efficientnet
+
+    return efficientnet._gen_mobilenet_v1("mobilenetv1_100", multiplier)
+
+
+def _timm_mobilenet_v3_minimal(variant):
+    # timm registers only the TF port (`tf_` prefix: TensorFlow "same" padding, BN eps 1e-3);
+    # its generator builds the same network with PyTorch padding and eps 1e-5, as ours.
+    from timm.models import mobilenetv3
+
+    return mobilenetv3._gen_mobilenet_v3(variant, 1.0)
+
+
+#: References with no registered name (so ``keras-convnets port`` cannot name them; see
+#: ``lightweight_weights.NOT_PORTABLE``), built directly here for the same parity check.
+UNNAMED_REFERENCES = {
+    "mobilenet_075": lambda: _timm_mobilenet_v1(0.75),  # params.tsv: _gen_mobilenet_v1(mult=...)
+    "mobilenet_050": lambda: _timm_mobilenet_v1(0.5),
+    "mobilenet_025": lambda: _timm_mobilenet_v1(0.25),
+    "mobilenetv2_130": lambda: port_module._import_torchvision().models.mobilenet_v2(
+        width_mult=1.3),
+    "mobilenetv3largeminimal": lambda: _timm_mobilenet_v3_minimal("mobilenetv3_large_minimal_100"),
+    "mobilenetv3smallminimal": lambda: _timm_mobilenet_v3_minimal("mobilenetv3_small_minimal_100"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(UNNAMED_REFERENCES))
+def test_logit_parity_with_unnamed_references(name):
+    torch.manual_seed(0)
+    port_module._import_torchvision()  # timm imports torchvision
+    reference = port_module.randomize_normalization(UNNAMED_REFERENCES[name]().eval())
+    size = 32
+    with port_module.float64_models():
+        model = kc.get_spec(name).builder(input_shape=(size, size, 3), classes=1000,
+                                          classifier_activation=None, name=name)
+        port_module.assign(model, reference, "execution_order")
+    difference, scale = port_module.compare(model, reference, size=size)
+    assert scale > 0
+    assert difference < 1e-4, f"{name}: {difference:.2e} of the logit scale"
 
 
 def test_every_reference_row_from_timm_or_torchvision_has_a_mapping():
@@ -50,6 +93,10 @@ def test_every_reference_row_from_timm_or_torchvision_has_a_mapping():
                       if kc.get_spec(n).reference.startswith(("timm", "torchvision"))]
     unmapped = set(with_reference) - set(PORTABLE) - set(NOT_PORTABLE)
     assert with_reference and not unmapped, f"no weight mapping for {sorted(unmapped)}"
+    # ... and every one without a named reference still gets a parity test
+    assert set(NOT_PORTABLE) <= set(UNNAMED_REFERENCES)
+    # pytorchcv rows (the paper's stride-in-1x1 ResNets) port from torchvision's v1.5
+    assert {"resnet50", "resnet101", "resnet152"} <= set(PORTABLE)
 
 
 def test_source_strings_are_validated():
@@ -70,6 +117,22 @@ def test_unused_reference_tensors_are_refused():
         port_module.assign(model, reference, mapping.rules)
 
 
+def test_source_tag_is_the_one_the_library_resolves():
+    reference = port_module.create_reference("timm:legacy_seresnet18")
+    assert port_module.source_tag("timm:legacy_seresnet18", reference) == (
+        reference.pretrained_cfg["tag"])
+    assert port_module.source_tag("torchvision:resnet50", None) == "IMAGENET1K_V2"
+    assert port_module.source_tag("torchvision:resnet50.IMAGENET1K_V1", None) == "IMAGENET1K_V1"
+    assert port_module.source_tag("torchvision:resnet50", None, pretrained=False) is None
+
+
+def test_batchnorm_epsilon_mismatch_is_refused():
+    model, reference, mapping = port_module.build_ported("resnet18", input_size=32)
+    reference.bn1.eps = 1e-3
+    with pytest.raises(ValueError, match=r"resnet18_stem_bn: epsilon 1e-05 but bn1 uses 0.001"):
+        port_module.assign(model, reference, mapping.rules)
+
+
 def test_unmapped_layers_are_refused():
     model, reference, mapping = port_module.build_ported("resnet18", input_size=32)
     rules = [rule for rule in mapping.rules if rule[1] != "fc"]
@@ -83,6 +146,9 @@ def test_port_saves_a_named_set_that_weights_loads(keras_home):
     assert os.path.isfile(weights_path)
     sidecar = json.loads(open(sidecar_path).read())
     assert sidecar["source"] == "torchvision:resnet18" and sidecar["sha256"] == record["sha256"]
+    assert sidecar["tag"] == "imagenet" and sidecar["model"] == "resnet18"
+    assert sidecar["pretrained"] is False and sidecar["source_tag"] is None  # random init
+    assert sidecar["sha256"] == store.sha256(weights_path)
     assert sidecar["max_logit_difference"] < 1e-4 and sidecar["mapping_version"] == 1
     assert sidecar["license"]
 

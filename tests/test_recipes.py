@@ -44,6 +44,16 @@ def test_paper_numbers():
     wrn = training.load_recipe("wrn28_10_cifar")
     assert (wrn.model, wrn.nesterov, wrn.step_factor, wrn.step_epochs) == (
         "wideresnet28_10", True, 0.2, (60, 120, 160))
+    # the linear scaling rule follows the run's (global) batch size: 0.1 per 256 images
+    for batch, rate in ((256, 0.1), (1024, 0.4), (8192, 3.2), (64, 0.025)):
+        assert resnet.replace(batch_size=batch).peak_learning_rate() == pytest.approx(rate)
+    schedule = schedule_for(goyal.replace(batch_size=1024), steps_per_epoch=10, epochs=90,
+                            scaling_batch=1024)
+    assert (float(schedule(0)), float(schedule(50))) == pytest.approx((0.1, 0.4))
+    assert float(schedule(25)) == pytest.approx(0.1 + 0.3 / 2)  # linear warm-up, 5 epochs
+    schedule = schedule_for(wrn, steps_per_epoch=10, epochs=200, scaling_batch=128)
+    assert float(schedule(0)) == pytest.approx(0.1)  # no base batch: no scaling, no warm-up
+    assert float(schedule(1600)) == pytest.approx(0.1 * 0.2 ** 3)
     mobilenet = training.load_recipe("mobilenet")
     assert mobilenet.optimizer == "rmsprop" and mobilenet.decay_exclude_layers == (
         "DepthwiseConv2D",)
@@ -53,9 +63,7 @@ def test_paper_numbers():
 
 def _smoke(name, tmp_path, *extra):
     recipe = training.load_recipe(name)
-    if recipe.model not in kc.list_models() and not extra:
-        pytest.skip(f"{recipe.model!r} is not in the registry yet; the {name} recipe's smoke "
-                    f"run waits for it")
+    assert recipe.model in kc.list_models(), f"{name}: {recipe.model!r} is not registered"
     out = tmp_path / name
     assert recipe_main(recipe, [*extra, "--smoke", "--out", str(out), "--verbose", "0"]) == 0
     with open(out / "results.json") as f:
@@ -74,6 +82,8 @@ def test_recipe_smoke(name, tmp_path):
     assert results["model"] == recipe.model
     # the schedule is the recipe's own (e.g. Goyal's 3.2 at batch 8192), on two small steps
     assert results["learning_rate"] == pytest.approx(recipe.peak_learning_rate())
+    # SENet freezes BN for its last 5 epochs: all of a 2-epoch smoke run
+    assert results["batch_norm_frozen_at"] == (0 if recipe.freeze_bn_epochs else None)
 
 
 @pytest.mark.slow

@@ -253,6 +253,57 @@ def test_tfds_dataset_missing_from_data_dir(tmp_path, monkeypatch):
         load_dataset("tfds:cifar10", data_dir=str(tmp_path))
 
 
+def _fake_tfds(prepared_dir, calls):
+    """A stand-in for ``tensorflow_datasets`` (not a test dependency) with one tiny prepared
+    grayscale dataset, ``tiny``, under ``prepared_dir``; any download attempt fails."""
+    fake = types.ModuleType("tensorflow_datasets")
+    splits = {"train": types.SimpleNamespace(num_examples=12),
+              "test": types.SimpleNamespace(num_examples=6)}
+
+    class Builder:
+        def __init__(self, name, data_dir):
+            calls.append(("builder", name, data_dir))
+            self.data_dir = os.path.join(data_dir, name, "1.0.0")
+            self.info = types.SimpleNamespace(
+                splits=splits if name == "tiny" else {},
+                features={"label": types.SimpleNamespace(num_classes=3)})
+
+        def as_dataset(self, split, as_supervised, shuffle_files):
+            calls.append(("as_dataset", split, as_supervised))
+            n = splits[split].num_examples
+            images = np.random.default_rng(len(split)).integers(0, 256, (n, 20, 20, 1))
+            return tf.data.Dataset.from_tensor_slices(
+                (images.astype(np.uint8), np.arange(n) % 3))
+
+        def download_and_prepare(self, *args, **kwargs):
+            raise AssertionError("nothing may be downloaded")
+
+    fake.builder = Builder
+    os.makedirs(os.path.join(prepared_dir, "tiny", "1.0.0"))
+    return fake
+
+
+@pytest.mark.slow
+def test_train_on_a_tfds_dataset_in_a_data_dir(tmp_path, monkeypatch):
+    calls = []
+    data_dir = str(tmp_path / "tfds")
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", _fake_tfds(data_dir, calls))
+    data = load_dataset("tfds:tiny", data_dir=data_dir)
+    assert (data.classes, data.train_size, data.test_size) == (3, 12, 6)
+    image, label = next(iter(data.train))
+    assert image.shape == (20, 20, 3) and image.dtype == tf.float32  # grayscale -> RGB
+    assert 0.0 <= float(tf.reduce_min(image)) and float(tf.reduce_max(image)) <= 1.0
+    results = training.train("wideresnet16_8", tiny=True, image_size=16, dataset="tfds:tiny",
+                             data_dir=data_dir, epochs=1, steps_per_epoch=2, batch_size=4,
+                             backup=False, out_dir=str(tmp_path / "run"), verbose=0)
+    assert results["dataset"] == "tfds:tiny"
+    assert (results["train_images"], results["test_images"]) == (12, 6)
+    assert np.isfinite(results["history"]["loss"]).all()
+    assert ("builder", "tiny", data_dir) in calls and ("as_dataset", "test", True) in calls
+    with pytest.raises(ValueError, match="'tfds:other' is not prepared under data_dir="):
+        load_dataset("tfds:other", data_dir=data_dir)
+
+
 # -- strategies ------------------------------------------------------------------------------------
 def _cluster(workers, index=0, chief=False):
     cluster = {"worker": [f"127.0.0.1:{2000 + i}" for i in range(workers)]}
@@ -299,6 +350,54 @@ def test_strategy_errors_and_worker_info(monkeypatch):
         distribute.cluster_spec()
 
 
+@pytest.mark.legacy
+def test_strategy_choice_with_several_gpus(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.setattr(distribute, "_tpu_hinted", lambda tpu: False)
+    real = tf.config.list_physical_devices
+    gpus = ["GPU:0", "GPU:1"]
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: gpus if kind == "GPU" else real(kind))
+    assert distribute.choose() == "mirrored"  # several local GPUs
+    assert distribute._local_devices(None) == ["/gpu:0", "/gpu:1"]
+    assert distribute._local_devices(1) == ["/gpu:0"]
+    with pytest.raises(ValueError, match="`devices`=3 but only 2 GPUs are visible"):
+        distribute._local_devices(3)
+    gpus[1:] = []
+    assert distribute.choose() == "default"  # one GPU: the default strategy uses it
+
+
+@pytest.mark.legacy
+def test_strategy_tpu_when_one_resolves_else_falls_back(monkeypatch):
+    for name in ("TF_CONFIG", "TPU_NAME", "COLAB_TPU_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(distribute, "_CREATED", {})
+    resolved = []
+
+    class FakeTPUStrategy:
+        num_replicas_in_sync = 8
+
+        def __init__(self, resolver):
+            self.resolver = resolver
+
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", FakeTPUStrategy)
+    monkeypatch.setattr(distribute, "_tpu_resolver",
+                        lambda tpu: resolved.append(tpu) or f"resolver:{tpu}")
+    made = distribute.strategy(tpu="grpc://10.0.0.2:8470")  # auto: the TPU resolves
+    assert isinstance(made, FakeTPUStrategy) and made.resolver == "resolver:grpc://10.0.0.2:8470"
+    assert distribute.strategy(tpu="grpc://10.0.0.2:8470") is made  # made once per process
+
+    def no_tpu(tpu):
+        raise ValueError("Could not lookup TPU metadata")
+
+    monkeypatch.setattr(distribute, "_tpu_resolver", no_tpu)
+    monkeypatch.setenv("TPU_NAME", "my-tpu")
+    assert distribute.strategy() is tf.distribute.get_strategy()  # auto: falls back
+    with pytest.raises(ValueError, match="`strategy`='tpu' but no TPU resolves "
+                                         r"\(Could not lookup TPU metadata\)"):
+        distribute.strategy("tpu")
+
+
 # -- the main job's options ------------------------------------------------------------------------
 def test_job_errors_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="Unknown model name 'resnt18'"):
@@ -316,17 +415,111 @@ def test_job_errors_name_the_argument(tmp_path):
 
 
 @pytest.mark.slow
-def test_mixed_precision_keeps_float32_logits(tmp_path):
-    results = training.train("resnet18", smoke=True, precision="mixed_bfloat16",
-                             out_dir=str(tmp_path), verbose=0)
-    assert results["precision"] == "mixed_bfloat16"
-    assert np.isfinite(results["test_loss"])
+@pytest.mark.parametrize("policy,compute", [("mixed_float16", "float16"),
+                                            ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_keeps_float32_logits(tmp_path, policy, compute):
+    seen = {}
+
+    class Optimizer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["optimizer"] = type(self.model.optimizer).__name__
+
+    results = training.train("resnet18", smoke=True, precision=policy,
+                             out_dir=str(tmp_path), verbose=0, callbacks=[Optimizer()])
+    assert results["precision"] == policy
+    assert np.isfinite(results["test_loss"]) and np.isfinite(results["history"]["loss"]).all()
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
     model = keras.models.load_model(results["model_path"])
     logits = model.get_layer("resnet18_logits")
     assert logits.compute_dtype == "float32" and logits.dtype == "float32"
-    assert model.get_layer("resnet18_stage1_out").compute_dtype == "bfloat16"
+    assert model.get_layer("resnet18_stage1_out").compute_dtype == compute
     assert model.output.dtype == "float32"
+    # mixed_float16: Keras scales the loss so that float16 gradients do not underflow
+    assert seen["optimizer"] == ("LossScaleOptimizer" if policy == "mixed_float16" else "SGD")
+
+
+@pytest.mark.parametrize("name", ["mobilenetv3small", "shufflenetv1_g3_1x"])
+def test_mixed_precision_rebuilds_only_the_logits_in_float32(name):
+    """The float32 classifier keeps the builder's whole head: MobileNetV3's pre-logits hidden
+    layer, ShuffleNet's bias-free logits, the recipe's dropout before the classifier."""
+    from keras_convnets.registry import get_spec
+    from keras_convnets.training.job import build_model
+
+    spec = get_spec(name)
+    recipe = training.Recipe(drop_rate=0.3)
+
+    def build(policy):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            return build_model(spec, recipe, classes=10, image_size=32, tiny=True)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+    reference, mixed = build("float32"), build("mixed_float16")
+    assert mixed.count_params() == reference.count_params()
+
+    def head(model):
+        return [(type(layer).__name__, layer.name[len(model.name):])
+                for layer in model.layers[-4:]]
+
+    assert head(mixed) == head(reference)
+    assert head(mixed)[-3:] == [("Dropout", "_head_dropout"), ("Dense", "_logits"),
+                                ("Activation", "_predictions")]
+    assert mixed.get_layer(mixed.name + "_head_dropout").rate == 0.3
+    for suffix in ("_logits", "_predictions"):
+        assert mixed.get_layer(mixed.name + suffix).compute_dtype == "float32"
+    assert mixed.get_layer(mixed.name + "_head_dropout").compute_dtype == "float16"
+    assert mixed.output.dtype == "float32"
+    reference_logits = reference.get_layer(reference.name + "_logits").get_config()
+    mixed_logits = mixed.get_layer(mixed.name + "_logits").get_config()
+    assert mixed_logits["use_bias"] == reference_logits["use_bias"]
+
+
+def test_dropout_before_the_classifier_and_label_smoothing():
+    from keras_convnets.registry import get_spec
+    from keras_convnets.training.job import _loss_and_metrics, build_model
+
+    model = build_model(get_spec("resnet18"), training.Recipe(drop_rate=0.2), classes=10,
+                        image_size=32, tiny=True)
+    dropout, logits = model.layers[-3:-1]
+    assert isinstance(dropout, keras.layers.Dropout) and dropout.rate == 0.2
+    assert logits.name.endswith("_logits")
+    plain = build_model(get_spec("resnet18"), training.Recipe(), classes=10, image_size=32,
+                        tiny=True)
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in plain.layers)
+
+    loss, metrics = _loss_and_metrics(training.Recipe(label_smoothing=0.1), classes=10)
+    target, confident = np.eye(10)[[3]], np.eye(10)[[3]] * 0.999 + 0.0001
+    # smoothed targets: 0.91 on the label, 0.01 elsewhere (Szegedy et al. 2015, Sec. 7)
+    expected = -(0.91 * np.log(confident[0, 3]) + 0.01 * np.log(confident[0, :3]).sum()
+                 + 0.01 * np.log(confident[0, 4:]).sum())
+    assert float(loss(target, confident)) == pytest.approx(expected, rel=1e-4)
+    assert metrics[0].name == "accuracy"
+    unsmoothed, _ = _loss_and_metrics(training.Recipe(), classes=10)
+    assert float(unsmoothed(np.array([3]), confident)) == pytest.approx(
+        -np.log(confident[0, 3]), rel=1e-4)
+
+
+def test_recipe_weight_decay_skips_batch_norm_and_biases_in_a_model():
+    from keras_convnets.registry import get_spec
+    from keras_convnets.training.job import build_model, make_optimizer
+
+    recipe = training.load_recipe("mobilenet")  # weight decay 4e-5, none on depthwise kernels
+    model = build_model(get_spec("mobilenet"), recipe, classes=10, image_size=32, tiny=True)
+    optimizer = make_optimizer(recipe, 0.1, model)
+    decayed = {v.name for v in model.trainable_weights if optimizer.decays(v)}
+    kinds = {}
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        for v in layer.trainable_weights:
+            kinds.setdefault(type(layer).__name__, []).append(optimizer.decays(v))
+    assert not any(kinds["BatchNormalization"])            # BN scales and offsets
+    assert not any(kinds["DepthwiseConv2D"])               # the recipe's exclusion
+    assert all(kinds["Conv2D"])                            # every other kernel
+    assert kinds["Dense"] == [True, False]                 # the classifier's kernel, not bias
+    assert decayed
+    sgd = make_optimizer(training.load_recipe("resnet50_imagenet"), 0.1, model)
+    assert not any(sgd.decays(v) for v in model.trainable_weights if len(v.shape) == 1)
+    assert all(sgd.decays(v) for v in model.trainable_weights if len(v.shape) > 1)
 
 
 # -- the keras-team/keras#20585 fix ----------------------------------------------------------------
@@ -365,6 +558,36 @@ def test_fix_switches_itself_off_once_keras_is_fixed():
         assert trainer.reduce_per_replica is original_reduce
     finally:
         multiworker_fix.uninstall()
+
+
+def test_fix_install_probes_keras_and_patches_nothing_once_fixed(monkeypatch):
+    """``install()`` itself decides: on a Keras whose trainer behaves like the fix (as a fixed
+    Keras would), it detects no fault and leaves Keras' functions alone."""
+    if USE_LEGACY_KERAS:
+        pytest.skip("Keras 3 only")
+    from keras.src.backend.tensorflow import trainer
+
+    fixed_build = multiworker_fix._make_symbolic_build(
+        trainer.TensorFlowTrainer._maybe_symbolic_build)
+    fixed_reduce = multiworker_fix._make_reduce_per_replica(trainer.reduce_per_replica)
+    multiworker_fix.uninstall()
+    monkeypatch.setattr(trainer.TensorFlowTrainer, "_maybe_symbolic_build", fixed_build)
+    monkeypatch.setattr(trainer, "reduce_per_replica", fixed_reduce)
+    try:
+        assert multiworker_fix.install() == {}
+        assert multiworker_fix.installed() == {}
+        assert trainer.TensorFlowTrainer._maybe_symbolic_build is fixed_build
+        assert trainer.reduce_per_replica is fixed_reduce
+    finally:
+        multiworker_fix.uninstall()
+    # and on this Keras (3.15) the same call finds and patches both faults
+    if KERAS_VERSION.startswith("3.15."):
+        monkeypatch.undo()
+        try:
+            assert multiworker_fix.install() == {"symbolic_build": True,
+                                                 "reduce_per_replica": True}
+        finally:
+            multiworker_fix.uninstall()
 
 
 def test_fix_patches_only_the_multi_worker_branches():

@@ -10,7 +10,8 @@ from keras_convnets import cli
 @pytest.mark.slow
 def test_seresnext50_trains_on_digits_through_the_command(tmp_path, capsys):
     """kc.SEResNeXt50 (full size, 25.5M parameters at 10 classes) through `keras-convnets
-    train`: two optimizer steps and a validation batch here; the README reports a full run."""
+    train`, the README's command: two optimizer steps and a validation batch here (a full
+    12-epoch run is far beyond the test budget on two CPU cores)."""
     out_dir = tmp_path / "sx50"
     assert cli.main(["train", "seresnext50", "--epochs", "1", "--steps-per-epoch", "2",
                      "--validation-steps", "1", "--no-backup", "--out", str(out_dir), "--verbose",

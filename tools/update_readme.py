@@ -24,7 +24,7 @@ def model_table():
             params = f"{spec.paper_params}M (paper)"
         else:
             params = "-"
-        paper = f"[{spec.paper.arxiv}](https://arxiv.org/abs/{spec.paper.arxiv})"
+        paper = f"[{spec.paper.arxiv or 'paper'}]({spec.paper.link})"
         lines.append(f"| `kc.{spec.builder.__name__}` | {spec.family} | {paper} | {params} | "
                      f"{spec.reference or '-'} |")
     return "\n".join(lines)

@@ -186,11 +186,13 @@ def _resolve_input(spec, input_tensor, input_shape, include_top):
 def build_model(model_name, body, *, include_top=True, weights=None, input_tensor=None,
                 input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
                 name=None, drop_rate=0.0, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9,
-                pre_logits=None, **unexpected):
+                pre_logits=None, global_pool=None, **unexpected):
     """Builds the registered model ``model_name`` around ``body(ctx, x) -> features``.
 
     ``pre_logits(ctx, pooled) -> x``, where given, adds layers between the classifier's global
     pooling and its dropout (MobileNetV3's 1280-wide hidden layer); it is part of the top.
+    ``global_pool(ctx, features) -> x`` replaces the classifier's global average pooling
+    (AlexNet flattens its last map into fc6); ``pooling=`` without the top is unaffected.
     """
     spec = get_spec(model_name)
     if unexpected:
@@ -222,7 +224,10 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
     x = body(ctx, inputs)
 
     if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
+        if global_pool is None:
+            x = keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
+        else:
+            x = global_pool(ctx, x)
         if pre_logits is not None:
             x = pre_logits(ctx, x)
         if drop_rate:

@@ -5,11 +5,12 @@ from .channel_shuffle import ChannelShuffle
 from .channel_split import ChannelSplit
 from .drop_path import DropPath
 from .group_conv import GroupConv2D
+from .lrn import LocalResponseNormalization
 from .normalization import NORMS, normalization
 from .padded_max_pool import PaddedMaxPool2D
 from .se_block import SEBlock
 from .shift import Shift
 
 __all__ = ["ChannelSplit", "DropPath", "GroupConv2D", "SEBlock", "NORMS", "normalization",
-           "HardSigmoid", "HardSwish", "PaddedMaxPool2D",
+           "HardSigmoid", "HardSwish", "PaddedMaxPool2D", "LocalResponseNormalization",
            "ChannelShuffle", "Shift"]

@@ -4,8 +4,11 @@ Keras' own ``Conv2D(groups=g)`` runs grouped convolutions through an XLA-compile
 TensorFlow (its source says the plain TF kernel used to be broken on CPU), which on CPU costs
 about four times an ordinary convolution of the same shape and leaves ``_XlaMustCompile`` in
 exported graphs. TensorFlow 2.21's ``tf.nn.conv2d`` accepts a grouped kernel directly on CPU,
-forward and backward; ``GroupConv2D`` calls it, keeping Keras' kernel layout so weights move
-freely between the two.
+and it differentiates it where oneDNN is on (by default only on CPUs with AVX-512 class
+features) and on GPU; ``GroupConv2D`` calls it, keeping Keras' kernel layout so weights move
+freely between the two. Where the grouped gradient kernels are missing (a CPU without oneDNN:
+"Gradients for grouped convolutions are not supported on CPU"), the same forward op carries a
+custom gradient of per-group backprop convolutions (:func:`grouped_conv2d`).
 
 Which formulation, measured (``tools/bench_grouped_conv.py`` -> ``docs/benchmarks/
 grouped_conv.md``): on CPU the grouped ``tf.nn.conv2d`` is the fastest exact one, or within
@@ -19,8 +22,66 @@ run's noise and do not hold in both modes); Keras' XLA path is 1.1-24x slower in
 builtin TFLite ``CONV_2D`` with a grouped filter.
 """
 
+import functools
+
 from ..backend import keras, register_serializable, tf
 from ..utils import check_choice, check_groups, check_positive_int
+
+
+@functools.lru_cache(maxsize=None)
+def native_grouped_kernels():
+    """True where TensorFlow has every grouped-convolution kernel: on GPU (cuDNN), and on CPU
+    only with oneDNN on. TensorFlow turns oneDNN on by default only on CPUs with AVX-512 class
+    features (or with ``TF_ENABLE_ONEDNN_OPTS=1``); without it the CPU kernels of
+    ``Conv2DBackpropInput`` / ``Conv2DBackpropFilter`` reject a grouped filter ("Gradients for
+    grouped convolutions are not supported on CPU"), and so does the ``_FusedConv2D`` that
+    grappler makes of a convolution followed by ``BiasAdd`` in a graph ("Fused conv
+    implementation does not support grouped convolutions")."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled() or tf.config.list_physical_devices("GPU"))
+
+
+def grouped_conv2d(inputs, kernel, strides, padding, dilations, groups, native_gradients=None):
+    """The grouped ``tf.nn.conv2d`` forward pass (kernel ``(kh, kw, C_in / g, C_out)``).
+
+    Where TensorFlow cannot differentiate it (see :func:`native_grouped_kernels`), the same
+    forward pass carries a custom gradient made of ``groups`` ordinary per-group backprop
+    convolutions, so training works everywhere; elsewhere the graph is the plain op."""
+    if native_gradients is None:
+        native_gradients = native_grouped_kernels()
+    if groups == 1 or native_gradients:
+        return tf.nn.conv2d(inputs, kernel, strides=strides, padding=padding,
+                            dilations=dilations)
+
+    @tf.custom_gradient
+    def conv(x, k):
+        def grad(dy):
+            xs = tf.split(x, groups, axis=-1)
+            ks = tf.split(k, groups, axis=-1)
+            if any(d > 1 for d in dilations):
+                # The CPU backprop kernels take no dilation either; tf.nn.convolution dilates
+                # through space-to-batch, whose gradient they compute.
+                with tf.GradientTape() as tape:
+                    tape.watch(xs + ks)
+                    y = tf.concat([tf.nn.convolution(xi, ki, strides=strides[1:3],
+                                                     padding=padding,
+                                                     dilations=dilations[1:3])
+                                   for xi, ki in zip(xs, ks)], axis=-1)
+                grads = tape.gradient(y, xs + ks, output_gradients=dy)
+                return tf.concat(grads[:groups], axis=-1), tf.concat(grads[groups:], axis=-1)
+            dys = tf.split(dy, groups, axis=-1)
+            dx = [tf.compat.v1.nn.conv2d_backprop_input(
+                tf.shape(xi), ki, dyi, strides=strides, padding=padding, dilations=dilations)
+                for xi, ki, dyi in zip(xs, ks, dys)]
+            dk = [tf.compat.v1.nn.conv2d_backprop_filter(
+                xi, tf.shape(ki), dyi, strides=strides, padding=padding, dilations=dilations)
+                for xi, ki, dyi in zip(xs, ks, dys)]
+            return tf.concat(dx, axis=-1), tf.concat(dk, axis=-1)
+
+        return tf.nn.conv2d(x, k, strides=strides, padding=padding, dilations=dilations), grad
+
+    return conv(inputs, kernel)
 
 
 def _pair(argument, value):
@@ -73,9 +134,15 @@ class GroupConv2D(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        outputs = tf.nn.conv2d(
+        outputs = grouped_conv2d(
             inputs, tf.cast(self.kernel, inputs.dtype), strides=(1, *self.strides, 1),
-            padding=self.padding.upper(), dilations=(1, *self.dilation_rate, 1))
+            padding=self.padding.upper(), dilations=(1, *self.dilation_rate, 1),
+            groups=self.groups)
+        if self.groups > 1 and not native_grouped_kernels():
+            # Without oneDNN, grappler would fuse the convolution with a following BiasAdd or
+            # (legacy Keras) FusedBatchNorm into a _FusedConv2D that rejects grouped filters;
+            # an EnsureShape (a no-op check) between them keeps them apart.
+            outputs = tf.ensure_shape(outputs, outputs.shape)
         if self.use_bias:
             outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
         return outputs

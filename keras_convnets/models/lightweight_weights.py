@@ -70,6 +70,8 @@ SOURCES = {
 }
 
 #: Models whose counts were measured on a reference that cannot be created by name, and why.
+#: ``keras-convnets port`` cannot name them; ``tests/test_port.py`` still checks their logit
+#: parity against the reference built directly (timm's generators, torchvision's width_mult).
 NOT_PORTABLE = {
     "mobilenet_025": "timm builds it only through a private generator (no named model/weights)",
     "mobilenet_050": "timm builds it only through a private generator (no named model/weights)",

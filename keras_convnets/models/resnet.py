@@ -299,6 +299,7 @@ def _named(func_name, cfg, doc, **registration):
     builder.__name__ = builder.__qualname__ = func_name
     if registration.get("params") is None and registration.get("paper_params") is None:
         doc += f" No exact reference parameter count: {registration['reference']}."
+    doc += _weights_note(model_name, cfg)
     builder.__doc__ = doc + _COMMON_DOC
     options = WRN_OPTIONS if cfg.preact and cfg.block == "basic" else RESNET_OPTIONS
     registered = register(options=options, **registration)(builder)
@@ -316,6 +317,25 @@ def tiny_config(cfg):
     if cfg.stage_groups:
         grouped = dict(stage_groups=tuple(max(1, g // 8) for g in cfg.stage_groups))
     return dataclasses.replace(cfg, depths=depths, widths=widths, **grouped)
+
+
+def _weights_note(model_name, cfg):
+    """Where the configuration's weights port from, and the layout option they need."""
+    from . import resnet_weights  # data only
+
+    if model_name not in resnet_weights.SOURCES:
+        return ""
+    source, _, options = resnet_weights.SOURCES[model_name]
+    note = f" Weights: ``keras-convnets port {model_name}`` (from {source})"
+    if options.get("stride_in_1x1") is False and cfg.stride_in_1x1:
+        note += (", built with ``stride_in_1x1=False``: the reference strides the 3x3 "
+                 "(torchvision's \"v1.5\") where this configuration, as the paper's Caffe "
+                 "models, strides the first 1x1. Parameters are the same; FLOPs are not "
+                 "(the registry's FLOPs are the paper layout's). The parity test and "
+                 "``weights=\"imagenet\"`` build that layout")
+    elif options:
+        note += ", built with " + ", ".join(f"``{k}={v!r}``" for k, v in options.items())
+    return note + "."
 
 
 _COMMON_DOC = """
@@ -365,7 +385,10 @@ _V2_TABLE = {
 for _name, (_depths, _params, _flops, _ref, _paper) in _V2_TABLE.items():
     globals()[_name] = _named(
         _name, ResNetConfig(_depths, preact=True),
-        f"Pre-activation {_name[:-2]} (He et al. 2016, arXiv:1603.05027), stride in the 3x3.",
+        f"Pre-activation {_name[:-2]} (He et al. 2016, arXiv:1603.05027), stride in the 3x3."
+        + (f" Trainable parameters {_params:,}: timm's resnetv2 layout (a bare 7x7 stem conv, "
+           f"a final BN-ReLU), whose weights port; pytorchcv's preresnet (also in params.tsv) "
+           f"adds a stem BN (128 parameters) and strides the first 1x1." if _params else ""),
         params=_params, flops=_flops, reference=_ref, paper_params=_paper, **_V2)
 
 # CIFAR pre-activation bottleneck ResNets (arXiv:1603.05027 Table 2/3): 9n+2 layers.

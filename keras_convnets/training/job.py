@@ -89,8 +89,10 @@ def make_optimizer(recipe, schedule, model=None):
 def build_model(spec, recipe, *, classes, image_size, tiny=False, model_kwargs=None):
     """Builds ``spec``'s model (its ``.tiny`` variant when ``tiny``) for the recipe.
 
-    Under a mixed-precision policy the classifier is rebuilt with float32 logits (same layer
-    names as the builder's head), so the softmax and the loss never see float16 logits.
+    Under a mixed-precision policy the classifier's ``<model>_logits`` layer is rebuilt in
+    float32 (same class, configuration and name; everything before it -- a pre-logits hidden
+    layer, the dropout -- is the builder's own), so the logits, the softmax and the loss are
+    float32 while the body computes in float16 / bfloat16.
     """
     builder = spec.builder
     if tiny:
@@ -103,19 +105,36 @@ def build_model(spec, recipe, *, classes, image_size, tiny=False, model_kwargs=N
         kwargs.setdefault("norm", recipe.norm)
     if recipe.drop_rate is not None:
         kwargs.setdefault("drop_rate", recipe.drop_rate)
-    shape = (image_size, image_size, 3)
-    policy = keras.mixed_precision.global_policy()
-    if policy.compute_dtype == "float32":
-        return builder(input_shape=shape, classes=classes, **kwargs)
-    drop_rate = kwargs.pop("drop_rate", 0.0) or 0.0
-    base = builder(input_shape=shape, include_top=False, pooling="avg", **kwargs)
-    prefix = base.name + "_"
-    x = base.output
-    if drop_rate:
-        x = keras.layers.Dropout(drop_rate, name=prefix + "head_dropout")(x)
-    x = keras.layers.Dense(classes, dtype="float32", name=prefix + "logits")(x)
-    x = keras.layers.Activation("softmax", dtype="float32", name=prefix + "predictions")(x)
-    return keras.Model(base.input, x, name=base.name)
+    model = builder(input_shape=(image_size, image_size, 3), classes=classes, **kwargs)
+    if keras.mixed_precision.global_policy().compute_dtype == "float32":
+        return model
+    return float32_logits(model)
+
+
+def float32_logits(model):
+    """``model`` with its ``<name>_logits`` and ``<name>_predictions`` layers rebuilt in float32.
+
+    The new layers take the old ones' configuration and name; the old logits layer's weights
+    are not copied (this is for models about to be trained).
+    """
+    prefix = model.name + "_"
+    names = [layer.name for layer in model.layers]
+    if prefix + "logits" not in names or names[-1] != prefix + "predictions":
+        raise ValueError(
+            f"Mixed precision needs the classifier of {model.name!r} to end in layers "
+            f"{prefix}logits and {prefix}predictions (the builders' head); its last layers are "
+            f"{names[-2:]}.")
+    logits, predictions = model.get_layer(prefix + "logits"), model.layers[-1]
+    if predictions.input is not logits.output:
+        raise ValueError(f"Mixed precision: {prefix}predictions does not take "
+                         f"{prefix}logits' output in {model.name!r}.")
+
+    def float32(layer):
+        return type(layer).from_config(dict(layer.get_config(), dtype="float32"))
+
+    x = float32(logits)(logits.input)
+    x = float32(predictions)(x)
+    return keras.Model(model.input, x, name=model.name)
 
 
 def _loss_and_metrics(recipe, classes):
@@ -258,8 +277,10 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         if backup:
             fit_callbacks.insert(
                 0, keras.callbacks.BackupAndRestore(_backup_dir(out_dir, worker)))
+        freeze = None
         if recipe.freeze_bn_epochs:
-            fit_callbacks.append(FreezeBatchNorm(recipe.freeze_bn_epochs, run_epochs))
+            freeze = FreezeBatchNorm(recipe.freeze_bn_epochs, run_epochs)
+            fit_callbacks.append(freeze)
         fit_callbacks += list(callbacks or ())
 
         start = time.perf_counter()
@@ -289,6 +310,7 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         "params": count_params(network)[0], "train_seconds": round(seconds, 1),
         "model_path": model_path, "keras": describe(),
         "multiworker_fix": sorted(multiworker_fix.installed() or ()),
+        "batch_norm_frozen_at": None if freeze is None else freeze.frozen_at,
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
     }
     if "top5" in scores:
@@ -312,4 +334,5 @@ def summary_line(results):
             f"saved {results['model_path']}")
 
 
-__all__ = ["train", "summary_line", "schedule_for", "make_optimizer", "build_model", "SMOKE"]
+__all__ = ["train", "summary_line", "schedule_for", "make_optimizer", "build_model",
+           "float32_logits", "SMOKE"]

@@ -74,6 +74,20 @@ def create_reference(source, pretrained=False):
     return torchvision.models.get_model(model, weights=weights).eval()
 
 
+def source_tag(source, reference=None, pretrained=True):
+    """The weight tag a pretrained reference resolves to (the library's default when ``source``
+    names none), e.g. ``"in1k"`` for timm or ``"IMAGENET1K_V2"`` for torchvision; None for a
+    randomly initialised reference."""
+    if not pretrained:
+        return None
+    library, model, tag = parse_source(source)
+    if library == "timm":
+        cfg = getattr(reference, "pretrained_cfg", None) or {}
+        return cfg.get("tag") or tag
+    torchvision = _import_torchvision()
+    return torchvision.models.get_model_weights(model)[tag or "DEFAULT"].name
+
+
 def reference_license(source):
     library, model, tag = parse_source(source)
     if library == "timm":
@@ -88,16 +102,19 @@ class MappingSource:
     source: str
     rules: list
     model_kwargs: dict
+    #: the input size the model must be built and checked at, for a classifier that flattens
+    #: its last map (AlexNet); None: any size from the model's minimum.
+    input_size: int | None = None
 
 
 def family_sources():
     """Our model name -> :class:`MappingSource`, from every family's weights module."""
-    from ..models import lightweight_weights, resnet_weights
+    from ..models import alexnet_weights, lightweight_weights, resnet_weights
 
     found = {}
-    for module in (resnet_weights, lightweight_weights):
-        for name, (source, rules, kwargs) in module.SOURCES.items():
-            found[name] = MappingSource(source, module.KEY_RULES[rules], dict(kwargs))
+    for module in (resnet_weights, lightweight_weights, alexnet_weights):
+        for name, (source, rules, kwargs, *size) in module.SOURCES.items():
+            found[name] = MappingSource(source, module.KEY_RULES[rules], dict(kwargs), *size)
     return found
 
 
@@ -130,6 +147,22 @@ def _matrix(tensor):
     return tensor.reshape(tensor.shape[0], -1).T  # (out, in[,1,1]) -> (in, out)
 
 
+def _flattened_map_shape(layer):
+    """(H, W, C) of the feature map a Flatten layer turned into ``layer``'s input, else None."""
+    history = getattr(layer.input, "_keras_history", None)
+    producer = history[0] if history else None
+    if isinstance(producer, keras.layers.Flatten) and len(producer.input.shape) == 4:
+        return tuple(int(d) for d in producer.input.shape[1:])
+    return None
+
+
+def _flattened_matrix(tensor, map_shape):
+    """A PyTorch Linear fed by a channels-first flatten, for our channels-last Flatten."""
+    height, width, channels = map_shape
+    out = tensor.shape[0]
+    return tensor.reshape(out, channels, height, width).transpose(0, 2, 3, 1).reshape(out, -1).T
+
+
 def _layer_tensors(layer, prefix, modules):
     """Our layer's weights, in ``layer.weights`` order, as (name of reference tensor, array)."""
     if isinstance(layer, keras.layers.BatchNormalization):
@@ -152,7 +185,10 @@ def _layer_tensors(layer, prefix, modules):
         out = [(f"{prefix}.weight", _conv_kernel)]
         return out + ([(f"{prefix}.bias", None)] if layer.use_bias else [])
     if isinstance(layer, keras.layers.Dense):
-        return [(f"{prefix}.weight", _matrix), (f"{prefix}.bias", None)]
+        map_shape = _flattened_map_shape(layer)
+        convert = _matrix if map_shape is None else (
+            lambda t: _flattened_matrix(t, map_shape))
+        return [(f"{prefix}.weight", convert), (f"{prefix}.bias", None)]
     if isinstance(layer, SEBlock):
         if layer.use_bn:
             raise ValueError(f"{layer.name}: porting an SEBlock with BN is not supported.")
@@ -308,6 +344,7 @@ def build_ported(model_name, source=None, pretrained=False, input_size=None, ran
         raise ValueError(
             f"{spec.name} ports from {mapping.source.split('.')[0]}; got `source`={source!r}.")
     source = source or mapping.source
+    input_size = input_size or mapping.input_size
     reference = create_reference(source, pretrained=pretrained)
     if randomize and not pretrained:
         randomize_normalization(reference)
@@ -330,6 +367,8 @@ def port(model_name, source=None, *, tag="imagenet", pretrained=True, directory=
         raise ValueError(f"`tag` must be a simple name such as 'imagenet'; got {tag!r}.")
     spec = get_spec(model_name)
     model, reference, mapping = build_ported(spec.name, source, pretrained=pretrained)
+    # e.g. Xception's minimum 67; AlexNet's flattening classifier fixes the size (224)
+    check_size = mapping.input_size or max(int(check_size), spec.min_size)
     difference, scale = compare(model, reference, size=check_size)
     if difference > 1e-4:
         raise ValueError(f"Ported {spec.name} differs from {mapping.source} by {difference:.2e} "
@@ -339,7 +378,8 @@ def port(model_name, source=None, *, tag="imagenet", pretrained=True, directory=
     weights_path, sidecar_path = store.paths(spec.name, tag, directory)
     model.save_weights(weights_path)
     record = {
-        "model": spec.name, "tag": tag, "source": mapping.source, "pretrained": pretrained,
+        "model": spec.name, "tag": tag, "source": mapping.source,
+        "source_tag": source_tag(mapping.source, reference, pretrained), "pretrained": pretrained,
         "license": reference_license(mapping.source), "sha256": store.sha256(weights_path),
         "mapping_version": store.MAPPING_VERSION, "model_kwargs": mapping.model_kwargs,
         "classes": int(model.output_shape[-1]),

@@ -1,0 +1,196 @@
+"""AlexNet: five convolutions, three max-poolings and three fully-connected layers.
+
+Krizhevsky, Sutskever, Hinton. "ImageNet Classification with Deep Convolutional Neural
+Networks", NIPS 2012, Sec. 3 and Fig. 2: conv1 96 11x11/4, conv2 256 5x5, conv3 384 3x3, conv4
+384 3x3, conv5 256 3x3, every convolution followed by ReLU; local response normalisation
+(:class:`~keras_convnets.layers.LocalResponseNormalization`) after conv1 and conv2; 3x3/2
+overlapping max-pooling after both normalisations and after conv5; fc6 and fc7 of 4096 with
+dropout 0.5, fc8 with the classes. The network was split over two GPUs: conv2, conv4 and conv5
+see only the half of their input on their own GPU, i.e. they are grouped convolutions with two
+groups (``groups=2``, the default; ``groups=1`` gives the dense single-tower layout).
+
+Geometry. The paper says 224x224 inputs, but its 55x55 first map needs 227 without padding; we
+pad conv1 by 2 as torchvision does, which gives the paper's 55 -> 27 -> 13 -> 6 maps from 224
+(fc6 then sees 6 x 6 x 256 = 9216 values, as in the paper). The poolings are unpadded, so a map
+is exactly input / stride for inputs of size 32k + 31; the minimum input, 95, is the smallest
+such size with a 2x2 last map (63 is the smallest that computes). With ``include_top=True`` fc6
+takes the flattened last map, so the input size must be fixed and sets fc6's width.
+
+:func:`AlexNetOWT` is the single-tower variant of Krizhevsky's "One weird trick for
+parallelizing convolutional neural networks" (2014, arXiv:1404.5997) that torchvision ships as
+``alexnet``: 64-192-384-256-256 filters, no response normalisation.
+
+Feature maps: ``<model>_stage<N>_out`` after conv1 (stride 4), conv2 (8), conv5 (16) and
+pool5 (32).
+"""
+
+import dataclasses
+
+from ..applications import build_model
+from ..applications.builder import CONV_INITIALIZER
+from ..backend import keras
+from ..layers import LocalResponseNormalization
+from ..layers.normalization import NORMS
+from ..registry import Paper, register
+from ..utils import check_choice, check_positive_int, make_divisible
+
+ALEXNET = Paper("ImageNet Classification with Deep Convolutional Neural Networks", 2012, None,
+                url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-"
+                    "convolutional-neural-networks")
+ONE_WEIRD_TRICK = Paper("One weird trick for parallelizing convolutional neural networks", 2014,
+                        "1404.5997")
+
+#: ``norm`` choices: the paper's response normalisation after conv1 and conv2, none, or one of
+#: the package's normalisations after every convolution.
+ALEXNET_NORMS = ("lrn", "none") + NORMS
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvSpec:
+    filters: int
+    kernel_size: int
+    strides: int = 1
+    grouped: bool = False      # split over the two GPUs in the paper
+    lrn: bool = False          # response normalisation after the ReLU
+    pool: bool = False         # 3x3/2 max-pooling after the block
+    stage: int | None = None   # the block ends stage N (its last layer is <model>_stageN_out)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlexNetConfig:
+    """Fig. 2 as data: the five convolutions and the two hidden fully-connected widths."""
+
+    convs: tuple = (
+        ConvSpec(96, 11, strides=4, lrn=True, pool=True, stage=1),
+        ConvSpec(256, 5, grouped=True, lrn=True, pool=True, stage=2),
+        ConvSpec(384, 3),
+        ConvSpec(384, 3, grouped=True),
+        ConvSpec(256, 3, grouped=True, pool=True, stage=3),
+    )
+    fc: tuple = (4096, 4096)
+    groups: int = 2
+    norm: str = "lrn"
+
+
+ALEXNET_CONFIG = AlexNetConfig()
+ALEXNET_OWT_CONFIG = AlexNetConfig(
+    convs=(ConvSpec(64, 11, strides=4, pool=True, stage=1),
+           ConvSpec(192, 5, pool=True, stage=2),
+           ConvSpec(384, 3),
+           ConvSpec(256, 3),
+           ConvSpec(256, 3, pool=True, stage=3)),
+    groups=1, norm="none")
+
+
+def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, **kwargs):
+    """Builds AlexNet from ``cfg`` (the paper's Fig. 2; see the module docstring).
+
+    Architecture options:
+        groups: the group count of the convolutions the paper split over its two GPUs (conv2,
+            conv4, conv5); default the configuration's (2 for AlexNet); 1 is the dense layout.
+        norm: ``"lrn"`` (the paper's response normalisation after conv1 and conv2), ``"none"``,
+            or ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"`` after every convolution
+            (before its ReLU) instead.
+        drop_rate: the dropout after fc6 and after fc7 (the paper's 0.5).
+    """
+    groups = cfg.groups if groups is None else check_positive_int("groups", groups)
+    norm = check_choice("norm", cfg.norm if norm is None else norm, ALEXNET_NORMS)
+    layer_norm = norm if norm in NORMS else "batch"  # build_model's own choice is unused then
+
+    def body(ctx, x):
+        for index, conv in enumerate(cfg.convs, start=1):
+            name = f"conv{index}"
+            if conv.strides > 1:  # torchvision's padding 2 (see the module docstring)
+                x = keras.layers.ZeroPadding2D(2, name=ctx.name(name + "_pad"))(x)
+                x = keras.layers.Conv2D(conv.filters, conv.kernel_size, strides=conv.strides,
+                                        use_bias=norm not in NORMS,
+                                        kernel_initializer=CONV_INITIALIZER,
+                                        name=ctx.name(name))(x)
+            else:
+                x = ctx.conv(x, conv.filters, conv.kernel_size, name,
+                             groups=groups if conv.grouped else 1, use_bias=norm not in NORMS)
+            if norm in NORMS:
+                x = ctx.norm(x, name + "_bn")
+            # The block's last layer (ReLU, or the response normalisation) ends its stage.
+            lrn = conv.lrn and norm == "lrn"
+            stage_out = f"stage{conv.stage}_out" if conv.stage else None
+            x = ctx.relu(x, stage_out if stage_out and not lrn else name + "_relu")
+            if lrn:
+                x = LocalResponseNormalization(name=ctx.name(stage_out or name + "_lrn"))(x)
+            if conv.pool:
+                pool_name = "stage4_out" if index == len(cfg.convs) else f"pool{index}"
+                x = keras.layers.MaxPooling2D(3, 2, name=ctx.name(pool_name))(x)
+        return x
+
+    def flatten(ctx, x):
+        if None in tuple(x.shape[1:3]):
+            raise ValueError(
+                f"{model_name}: include_top=True flattens the last feature map into fc6, so the "
+                f"input size must be fixed; got input_shape with spatial dimensions "
+                f"{tuple(x.shape[1:3])} at the last map. Pass input_shape=(H, W, 3) or use "
+                f"include_top=False.")
+        return keras.layers.Flatten(name=ctx.name("flatten"))(x)
+
+    def hidden_layers(ctx, x):
+        for index, width in enumerate(cfg.fc, start=6):
+            x = keras.layers.Dense(width, name=ctx.name(f"fc{index}"))(x)
+            x = keras.layers.ReLU(name=ctx.name(f"fc{index}_relu"))(x)
+            if index < 5 + len(cfg.fc) and drop_rate:  # the last dropout is build_model's
+                x = keras.layers.Dropout(drop_rate, name=ctx.name(f"fc{index}_dropout"))(x)
+        return x
+
+    return build_model(model_name, body, drop_rate=drop_rate, norm=layer_norm,
+                       global_pool=flatten, pre_logits=hidden_layers, **kwargs)
+
+
+def tiny_config(cfg):
+    """The same layers at 1/8 of the widths (multiples of 8)."""
+    convs = tuple(dataclasses.replace(c, filters=make_divisible(c.filters / 8, 8))
+                  for c in cfg.convs)
+    return dataclasses.replace(cfg, convs=convs, fc=tuple(w // 8 for w in cfg.fc))
+
+
+_OPTIONS = {"groups": None, "norm": None, "drop_rate": 0.5}
+
+
+@register(family="alexnet", paper=ALEXNET, default_size=224, min_size=95,
+          stage_strides=(4, 8, 16, 32), params=60_965_224,
+          reference="pytorchcv alexnet with groups=2 on conv2/4/5 (the paper's two-GPU layout)",
+          options=_OPTIONS)
+def AlexNet(**kwargs):
+    """AlexNet (Krizhevsky et al., NIPS 2012, Fig. 2; no arXiv id): the paper's two-GPU
+    layout, 60,965,224 trainable parameters at 224 and 1000 classes, as pytorchcv's ``alexnet``
+    with conv2/4/5 grouped (``groups=1``: 62,378,344, pytorchcv's dense ``alexnet``). Keras
+    adds no BatchNorm statistics here (the response normalisation has no weights). See
+    :func:`build_alexnet`.
+
+    Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
+    input_shape, pooling, classes, classifier_activation, name``) and the options of
+    :func:`build_alexnet`. Returns a functional ``keras.Model``.
+    """
+    return build_alexnet("alexnet", ALEXNET_CONFIG, **kwargs)
+
+
+@register(family="alexnet", paper=ONE_WEIRD_TRICK, default_size=224, min_size=95,
+          stage_strides=(4, 8, 16, 32), params=61_100_840, flops=1_428_376_960,
+          reference="torchvision alexnet", options=_OPTIONS)
+def AlexNetOWT(**kwargs):
+    """AlexNet as in "One weird trick for parallelizing convolutional neural networks"
+    (Krizhevsky 2014, arXiv:1404.5997): one tower of 64-192-384-256-256 filters, no response
+    normalisation -- torchvision's ``alexnet``, 61,100,840 trainable parameters. torchvision
+    pools adaptively to 6x6 before fc6; at 224 the map is already 6x6, so the two agree there
+    (other sizes change fc6's width here), and torchvision's weights port into it with equal
+    logits (``keras-convnets port alexnetowt``; ``tests/test_port.py``). Its two dropouts sit
+    before fc6 and fc7, ours after fc6 and fc7 (the paper's places): the same at inference. See
+    :func:`build_alexnet`.
+
+    Takes the ``keras.applications`` arguments and the options of :func:`build_alexnet`.
+    Returns a functional ``keras.Model``.
+    """
+    return build_alexnet("alexnetowt", ALEXNET_OWT_CONFIG, **kwargs)
+
+
+for _builder, _config in ((AlexNet, ALEXNET_CONFIG), (AlexNetOWT, ALEXNET_OWT_CONFIG)):
+    _builder.config = _config
+    _builder.tiny = (lambda name, cfg: lambda **kwargs: build_alexnet(
+        name, tiny_config(cfg), **kwargs))(_builder.spec.name, _config)
