@@ -81,6 +81,24 @@ def cmd_export(args):
     return run(args)
 
 
+def cmd_benchmark(args):
+    from . import benchmark
+
+    results = benchmark.run(
+        args.names, against=args.against, batch_size=args.batch_size, repeats=args.repeats,
+        image_size=args.image_size, warmup=args.warmup,
+        tflite=() if args.no_tflite else benchmark.QUANTIZATIONS, log=lambda message: None)
+    for record in results["models"]:
+        print(benchmark.format_summary(record))
+    if "peak" in results:
+        print(f"matmul peak: {results['peak']['gflops']:.1f} GFLOP/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-convnets",
@@ -122,6 +140,19 @@ def build_parser():
 
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser(
+        "benchmark", help="time models against keras.applications or timm/torchvision (CPU)")
+    p.add_argument("names", nargs="+", metavar="NAME", help="registered model names")
+    p.add_argument("--batch-size", type=int, default=16, help="throughput and training batch")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported)")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up calls per measurement")
+    p.add_argument("--image-size", type=int, help="square input size (default: the model's)")
+    p.add_argument("--against", choices=["keras", "timm", "none"], default="keras",
+                   help="reference to compare with (timm: timm/torchvision in a subprocess)")
+    p.add_argument("--no-tflite", action="store_true", help="skip TFLite float32/int8 latency")
+    p.add_argument("--json", help="write every measurement to this JSON file")
+    p.set_defaults(func=cmd_benchmark)
     return parser
 
 

@@ -42,8 +42,9 @@ def test_train_on_digits(tmp_path, capsys):
     """The main job on the embedded digits: a small model (ResNet-18's .tiny variant, 0.2M
     parameters) reaches >= 95 % test accuracy in 4 epochs, with every output written."""
     out_dir = tmp_path / "run"
-    assert cli.main(["train", "resnet18", "--tiny", "--epochs", "4", "--out", str(out_dir),
-                     "--verbose", "0"]) == 0
+    assert cli.main(["train", "resnet18", "--tiny", "--epochs", "4", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("44/44") >= 4 and "\u2501" in out  # Keras' progress bar, every epoch
     results = json.loads((out_dir / "results.json").read_text())
     assert results["test_images"] == 360 and results["train_images"] == 1437
     assert results["test_accuracy"] >= 0.95
@@ -55,9 +56,53 @@ def test_train_on_digits(tmp_path, capsys):
 
     model = keras.models.load_model(out_dir / "resnet18.keras", safe_mode=True)
     assert type(model.optimizer).__name__ == "SGD" and int(model.optimizer.iterations) == 4 * 44
-    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert list((out_dir / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
+    line = out.strip().splitlines()[-1]
     assert line.startswith("trained resnet18 with recipe digits on digits for 4 epochs")
     assert f"test accuracy {results['test_accuracy']:.4f}" in line
+
+
+def _write_images(directory, classes, per_class, size=20):
+    import numpy as np
+
+    from keras_convnets.backend import tf
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = directory / f"class_{c}"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3)).astype(np.uint8)
+            (folder / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+
+
+@pytest.mark.slow
+def test_train_a_recipe_on_a_directory_dataset(tmp_path, capsys):
+    """`train MODEL --recipe R --dataset DIR`: a directory of class folders (train/ and val/),
+    here with the WRN CIFAR recipe (flip-and-crop augmentation, step decay, weight decay)."""
+    data = tmp_path / "images"
+    _write_images(data / "train", classes=3, per_class=4)
+    _write_images(data / "val", classes=3, per_class=2)
+    out_dir = tmp_path / "run"
+    assert cli.main(["train", "wideresnet16_8", "--tiny", "--image-size", "16", "--recipe",
+                     "wrn28_10_cifar", "--dataset", str(data), "--epochs", "2",
+                     "--steps-per-epoch", "2", "--batch-size", "4", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["recipe"] == "wrn28_10_cifar" and results["dataset"] == str(data)
+    assert (results["train_images"], results["test_images"]) == (12, 6)
+    # the recipe's rate scaled by nothing (no base batch), its step schedule on 4 steps
+    assert results["learning_rate"] == pytest.approx(0.1)
+    assert out.count("2/2") >= 2 and "\u2501" in out
+    assert list((out_dir / "logs").rglob("events.out.tfevents.*"))
+    assert (out_dir / "checkpoints" / "best.weights.h5").exists()
+    from keras_convnets.backend import keras
+
+    model = keras.models.load_model(out_dir / "wideresnet16_8.keras")
+    assert any(type(layer).__name__ == "Dropout" for layer in model.layers)  # block_dropout
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert out.strip().splitlines()[-1].startswith(
+        f"trained wideresnet16_8 with recipe wrn28_10_cifar on {data} for 2 epochs")
 
 
 def test_train_errors_are_clean(tmp_path, capsys):

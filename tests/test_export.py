@@ -162,12 +162,6 @@ def test_tflite_float32_report(tmp_path):
 
 
 def test_tflite_dynamic_and_int8(tmp_path, rng):
-    import inspect
-
-    from keras_convnets.optimize import tflite as optimize_tflite
-
-    if "quantization" not in inspect.signature(optimize_tflite.convert).parameters:
-        pytest.skip("optimize.tflite.convert has no quantization yet")
     model = tiny()
     dynamic = kc.export.tflite(model, tmp_path / "d.tflite", quantization="dynamic")
     assert dynamic["quantization"] == "dynamic" and dynamic["bytes"] < 200_000

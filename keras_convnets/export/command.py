@@ -1,5 +1,6 @@
 """The ``keras-convnets export`` command line."""
 
+import contextlib
 import os
 
 from .preprocessing import DEFAULT_PREPROCESSING, PREPROCESSINGS
@@ -79,6 +80,19 @@ def _check_combination(args):
                              f"{value}.")
 
 
+def _quantize_scope():
+    """Where QAT models can exist (legacy Keras with tfmot), the scope that loads them."""
+    from ..backend import USE_LEGACY_KERAS
+
+    if USE_LEGACY_KERAS:
+        from ..optimize import qat
+        try:
+            return qat.quantize_scope()
+        except RuntimeError:  # tfmot is not installed: plain models only
+            pass
+    return contextlib.nullcontext()
+
+
 def load_model(args):
     """The model to export: from ``--model-file``, or built from the registry."""
     from ..backend import keras
@@ -86,7 +100,9 @@ def load_model(args):
 
     spec = get_spec(args.model)
     if args.model_file:
-        return spec, keras.models.load_model(args.model_file, safe_mode=True, compile=False)
+        with _quantize_scope():
+            return spec, keras.models.load_model(args.model_file, safe_mode=True,
+                                                 compile=False)
     size = args.input_size or spec.default_size
     builder = spec.builder.tiny if args.tiny else spec.builder
     model = builder(input_shape=(size, size, 3), classes=args.classes or spec.default_classes,

@@ -6,12 +6,15 @@
 >>> print(kc.export.format_report(report))
 
 Conversion is :func:`keras_convnets.optimize.tflite.convert` (builtin ops only; ``None`` /
-``"float32"``, ``"float16"``, ``"dynamic"`` or ``"int8"`` quantisation). Unlike the SavedModel
-export, the .tflite file holds the model alone: it takes the model's own (preprocessed) float32
-input at a fixed size and batch, with no resizing or preprocessing in the graph.
+``"float32"``, ``"float16"``, ``"dynamic"`` or ``"int8"`` quantisation). Pruned models are
+exported once stripped (``pruning.strip_pruning``: a plain model whose zeros the converter
+keeps; combine with any quantisation), and quantisation-aware-trained models
+(``qat.quantize``, legacy Keras) with ``quantization="int8"``, with or without
+``representative_data``. Unlike the SavedModel export, the .tflite file holds the model alone:
+it takes the model's own (preprocessed) float32 input at a fixed size and batch, with no
+resizing or preprocessing in the graph.
 """
 
-import inspect
 import os
 
 import numpy as np
@@ -23,19 +26,15 @@ from ..utils import check_positive_int
 CHECK_IMAGES = 8
 
 
-def _convert(model, input_shape, batch_size, quantization, representative_data, int8_io):
-    kwargs = {"input_shape": input_shape, "batch_size": batch_size}
-    extra = {"quantization": quantization, "representative_data": representative_data,
-             "int8_io": int8_io}
-    accepted = inspect.signature(_tflite.convert).parameters
-    for key, value in extra.items():
-        if key in accepted:
-            kwargs[key] = value
-        elif value not in (None, False, "float32"):
-            raise ValueError(
-                f"`{key}`={value!r} is not supported by this version of "
-                f"keras_convnets.optimize.tflite.convert, which converts to float32 only.")
-    return _tflite.convert(model, **kwargs)
+def _check_not_mid_pruning(model):
+    """A model still being pruned (masks or tfmot wrappers attached) must be stripped first."""
+    from ..optimize import pruning
+
+    if pruning.is_pruning(model):
+        raise ValueError(
+            f"`model` {model.name!r} is still set up for pruning (made by pruning.prune() and "
+            f"not stripped); export pruning.strip_pruning(model), the plain model with the "
+            f"final sparse weights.")
 
 
 def _check_images(model, tflite_bytes, check_data, representative_data, count, seed):
@@ -99,7 +98,10 @@ def tflite(model, path, *, quantization=None, representative_data=None, int8_io=
     if not isinstance(check, bool):
         raise ValueError(f"`check` must be True or False; got {check!r}.")
     check_positive_int("check_images", check_images)
-    data = _convert(model, input_shape, batch_size, quantization, representative_data, int8_io)
+    _check_not_mid_pruning(model)
+    data = _tflite.convert(model, input_shape=input_shape, batch_size=batch_size,
+                           quantization=quantization, representative_data=representative_data,
+                           int8_io=int8_io)
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)

@@ -39,6 +39,10 @@ Two implementations, one API:
   convolutions dense and does not know our custom layers, so those kernels get the mask
   mechanism above, driven by the same schedule from the same callback (which also runs tfmot's
   own ``UpdatePruningStep``). :func:`strip_pruning` removes tfmot's wrappers.
+
+Export only the stripped model (``kc.export.tflite`` refuses one still set up for pruning). A
+TFLite flatbuffer stores the zeros like any weight: the saving shows once the file is
+compressed, or with int8 on top.
 """
 
 import weakref
@@ -48,7 +52,7 @@ import numpy as np
 from ..backend import USE_LEGACY_KERAS, keras, tf
 
 __all__ = ["ConstantSparsity", "PolynomialDecay", "prune", "UpdatePruningStep", "strip_pruning",
-           "sparsity_report", "format_report", "prunable_weights"]
+           "is_pruning", "sparsity_report", "format_report", "prunable_weights"]
 
 
 # -- schedules ----------------------------------------------------------------------------------
@@ -148,10 +152,21 @@ _TFMOT_LAYERS = ("Conv2D", "Dense", "SeparableConv2D")  # pruned by tfmot under 
 
 
 def _declared(layer):
-    declared = getattr(layer, "prunable_weights", None)
-    if declared is None and hasattr(layer, "get_prunable_weights"):
+    """The weights a layer *class* declares prunable, or None.
+
+    Only class attributes count: tfmot's ``prune_low_magnitude`` attaches a
+    ``get_prunable_weights`` method to the *instances* of the standard layers it wraps (for
+    ``SeparableConv2D`` it lists the pointwise kernel alone), which must not hide the
+    depthwise kernels this module prunes itself.
+    """
+    kind = type(layer)
+    if getattr(kind, "prunable_weights", None) is not None:
+        declared = layer.prunable_weights
+    elif callable(getattr(kind, "get_prunable_weights", None)):
         declared = layer.get_prunable_weights
-    return list(declared() if callable(declared) else declared) if declared is not None else None
+    else:
+        return None
+    return list(declared() if callable(declared) else declared)
 
 
 def prunable_weights(layer):
@@ -239,6 +254,11 @@ def _state_of(model):
         raise ValueError(f"`model` {model.name!r} was not made by pruning.prune(); prune it "
                          f"first (the callback and strip_pruning need its masks).")
     return state
+
+
+def is_pruning(model):
+    """True while ``model`` is set up for pruning: made by :func:`prune`, not yet stripped."""
+    return model in _STATES or _has_tfmot_wrappers(model)
 
 
 def prune(model, schedule=None, *, target_sparsity=None):

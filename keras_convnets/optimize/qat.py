@@ -17,8 +17,10 @@ default 8-bit scheme knows (Conv2D, DepthwiseConv2D, Dense, pooling, Add, Concat
 with BatchNormalization folded into the preceding convolution) and quantises our
 ``GroupConv2D`` with its own ``QuantizeConfig`` (per-output-channel symmetric 8-bit kernel, like
 tfmot's Conv2D, and an 8-bit output). Layers it cannot quantise -- ``SEBlock``,
-``ChannelShuffle``, ``ChannelSplit`` and any other custom layer -- are an explicit **float
-fallback**: they are left unannotated, ``float_layers(q)`` lists them, and the converter
+``ChannelShuffle``, ``ChannelSplit``, any other custom layer, and a BatchNormalization that
+does not follow a standard Conv2D / DepthwiseConv2D / Dense (tfmot quantises BatchNormalization
+only by folding it into such a layer; ``GroupConv2D`` + BN stays a float BN) -- are an explicit
+**float fallback**: they are left unannotated, ``float_layers(q)`` lists them, and the converter
 quantises them after training from the representative data (``tflite.convert(...,
 quantization="int8", representative_data=...)``), as post-training quantisation would.
 """
@@ -91,13 +93,32 @@ def quantize_scope():
         {"GroupConv2DQuantizeConfig": _config_classes(), "GroupConv2D": GroupConv2D})
 
 
+#: Layers after which tfmot folds a BatchNormalization (its Conv/Dense + BN transforms).
+_FOLDS_BATCH_NORM = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+def _folds_into_previous(layer):
+    """True for a BatchNormalization fed by one standard Conv2D / DepthwiseConv2D / Dense,
+    the only place tfmot's default 8-bit scheme quantises it (by folding it into that layer);
+    anywhere else -- after a GroupConv2D, say -- tfmot rejects it ("is not supported")."""
+    nodes = getattr(layer, "inbound_nodes", None) or getattr(layer, "_inbound_nodes", [])
+    if len(nodes) != 1:
+        return False
+    inbound = nodes[0].inbound_layers
+    inbound = inbound if isinstance(inbound, (list, tuple)) else [inbound]
+    return len(inbound) == 1 and type(inbound[0]).__name__ in _FOLDS_BATCH_NORM and \
+        type(inbound[0]).__module__.startswith("tf_keras")
+
+
 def _annotation(layer, registry):
     """``"default"``, ``"group_conv"`` or ``None`` (float fallback) for one layer."""
     from ..layers import GroupConv2D
     if isinstance(layer, GroupConv2D):
         return "group_conv"
-    if isinstance(layer, (keras.layers.InputLayer, keras.layers.BatchNormalization)):
-        return "default" if isinstance(layer, keras.layers.BatchNormalization) else None
+    if isinstance(layer, keras.layers.InputLayer):
+        return None
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return "default" if _folds_into_previous(layer) else None
     return "default" if registry.supports(layer) else None
 
 

@@ -21,7 +21,8 @@ Quantisation modes (``quantization=``), after the TFLite post-training quantisat
   ``int8_io=True`` makes the input and output tensors int8 too (the fully integer model for
   microcontrollers and NPUs); otherwise the model takes and returns float32 and quantises at its
   edges. A quantisation-aware-trained model (:mod:`keras_convnets.optimize.qat`) carries its
-  own ranges and needs no representative data.
+  own ranges and needs no representative data; given some, the converter also quantises the
+  layers QAT left in float (its documented fallback), which otherwise stay float in the file.
 
 Converter facts this module relies on:
 
@@ -157,7 +158,8 @@ def _set_quantization(converter, model, shape, quantization, representative_data
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
-        if representative_data is None and not _is_quantization_aware(model):
+        quantization_aware = _is_quantization_aware(model)
+        if representative_data is None and not quantization_aware:
             raise ValueError(
                 "`representative_data` is None, but quantization='int8' needs calibration "
                 "images (a tf.data.Dataset of images or (images, labels), or an array), unless "
@@ -173,7 +175,13 @@ def _set_quantization(converter, model, shape, quantization, representative_data
                     yield [images[start:start + batch]]
 
             converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # A QAT model carries its ranges in fake-quant ops, which the converter finds only
+        # once the graph is frozen; asking for TFLITE_BUILTINS_INT8 makes an early check in
+        # TF 2.21's converter demand a representative dataset for it all the same. Its float
+        # fallback layers are quantised from representative_data where given, else stay float.
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS if quantization_aware and representative_data is None
+            else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
@@ -220,14 +228,36 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
         raise
 
 
-def _interpreter(tflite_bytes):
+def _interpreter(tflite_bytes, delegates=True, **options):
+    """A LiteRT interpreter; ``delegates=False`` runs the builtin reference kernels without the
+    default XNNPACK delegate."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "Running TFLite models needs the LiteRT interpreter: pip install ai-edge-litert "
             "(part of the 'test' and 'optimize' extras).") from exc
-    return Interpreter(model_content=tflite_bytes)
+    if not delegates:
+        options["experimental_op_resolver_type"] = \
+            OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    return Interpreter(model_content=tflite_bytes, **options)
+
+
+def allocated_interpreter(tflite_bytes, **options):
+    """``(interpreter, delegated)``: allocated with the default XNNPACK delegate, or, where
+    XNNPACK refuses the file, with the builtin kernels (``delegated`` False). XNNPACK refuses
+    an int8 convolution with a zero quantisation scale, which a pruned kernel whose output
+    channel is entirely zero gets."""
+    interpreter = _interpreter(tflite_bytes, **options)
+    try:
+        interpreter.allocate_tensors()
+        return interpreter, True
+    except RuntimeError as exc:
+        if "XNNPACK" not in str(exc):
+            raise
+    interpreter = _interpreter(tflite_bytes, delegates=False, **options)
+    interpreter.allocate_tensors()
+    return interpreter, False
 
 
 def op_names(tflite_bytes):
@@ -259,7 +289,7 @@ def run(tflite_bytes, inputs):
     point, and integer outputs come back dequantised, so the result is float32 for every
     quantisation mode.
     """
-    interpreter = _interpreter(tflite_bytes)
+    interpreter, _ = allocated_interpreter(tflite_bytes)
     (input_detail,), outputs = interpreter.get_input_details(), interpreter.get_output_details()
     if len(outputs) != 1:
         raise ValueError(f"run() takes single-output models; this one has {len(outputs)}.")
@@ -273,7 +303,6 @@ def run(tflite_bytes, inputs):
     if integer_input:
         inputs = _quantize(inputs, input_detail)
     integer_output = np.issubdtype(outputs[0]["dtype"], np.integer)
-    interpreter.allocate_tensors()
     results = []
     for start in range(0, len(inputs), shape[0]):
         interpreter.set_tensor(input_detail["index"], inputs[start:start + shape[0]])

@@ -1,0 +1,131 @@
+"""The benchmark machinery (keras_convnets.benchmark, `keras-convnets benchmark`).
+
+Structure only: keys, positive numbers, the direction of the ratio, the CLI's JSON, the
+report. Speed itself is never asserted here; tools/benchmark.py measures it.
+"""
+
+import json
+
+import pytest
+
+from keras_convnets import benchmark, cli
+
+
+def test_speed_ratio_is_ours_over_theirs_in_speed():
+    # theirs takes twice as long as ours: we are 2x faster
+    r = benchmark.speed_ratio([1.0, 1.0, 2.0], [2.0, 2.0, 4.0])
+    assert r["ratio"] == pytest.approx(2.0)
+    assert r["round_median"] == pytest.approx(2.0) and r["low"] == r["high"] == 2.0
+    assert benchmark.speed_ratio([3.0], [1.0])["ratio"] == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="both sides"):
+        benchmark.speed_ratio([], [1.0])
+
+
+def test_summarize_and_matmul_peak():
+    s = benchmark.summarize([1.0, 3.0, 2.0])
+    assert s["median_s"] == 2.0 and s["spread"] == pytest.approx(1.0)
+    peak = benchmark.matmul_peak(size=256, repeats=2, warmup=1)
+    assert peak["gflops"] > 0 and peak["size"] == 256 and len(peak["times"]) == 2
+    with pytest.raises(ValueError, match="`size`"):
+        benchmark.matmul_peak(size=0)
+
+
+def test_references_and_argument_errors():
+    assert benchmark.keras_application("ResNet50")[0].__name__ == "ResNet50"
+    assert benchmark.keras_application("resnet18") is None
+    assert benchmark.torch_reference("resnet50") == "torchvision:resnet50"
+    with pytest.raises(ValueError, match="Did you mean: resnet50"):
+        benchmark.benchmark_model("resnt50")
+    with pytest.raises(ValueError, match="`against`.*'jax'"):
+        benchmark.benchmark_model("resnet18", against="jax")
+    with pytest.raises(ValueError, match="`metrics`"):
+        benchmark.benchmark_model("resnet18", metrics=("speed",))
+    with pytest.raises(ValueError, match="`image_size` must be >= 32"):
+        benchmark.benchmark_model("resnet18", image_size=8)
+
+
+def test_benchmark_model_against_keras_structure():
+    record = benchmark.benchmark_model(
+        "mobilenet", against="keras", image_size=32, batch_size=2, repeats=1, warmup=1,
+        tflite=("float32",), peak_gflops=100.0, log=lambda message: None)
+    assert set(record["sides"]) == {"ours", "keras"}
+    assert set(record["times"]) == set(benchmark.METRICS)
+    for metric in benchmark.METRICS:
+        for side in ("ours", "keras"):
+            summary = record["times"][metric][side]
+            assert summary["median_s"] > 0 and len(summary["times"]) == 1
+        r = record["ratios"]["keras"][metric]
+        ours, theirs = (record["times"][metric][s]["median_s"] for s in ("ours", "keras"))
+        assert r["ratio"] == pytest.approx(theirs / ours)
+    for side in record["sides"].values():
+        assert side["construction_s"] > 0 and side["params"] > 0 and side["flops"] > 0
+        assert side["peak_mb"] is not None
+    assert record["throughput_ips"]["ours"] > 0 and 0 < record["peak_fraction"]["ours"]
+    assert record["tflite"]["float32"]["ours"]["median_s"] > 0
+    assert "tflite_float32" in record["ratios"]["keras"]
+    assert any("classifier" in note for note in record["notes"])
+
+
+def test_cli_benchmark_writes_json(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert cli.main(["benchmark", "mobilenet_025", "--image-size", "32", "--batch-size", "2",
+                     "--repeats", "1", "--warmup", "1", "--against", "keras", "--no-tflite",
+                     "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_025" in out and "throughput" in out and "matmul peak" in out
+    results = json.loads(path.read_text())
+    (record,) = results["models"]
+    assert record["name"] == "mobilenet_025" and set(record["sides"]) == {"ours"}
+    assert "no keras.applications model" in record["notes"][0]
+    assert results["peak"]["gflops"] > 0 and results["machine"]["cores"] >= 1
+
+
+def test_cli_benchmark_unknown_name_is_a_clean_error(capsys):
+    assert cli.main(["benchmark", "resnt50", "--against", "none"]) == 2
+    assert "Did you mean: resnet50" in capsys.readouterr().err
+
+
+def _fake_results():
+    def times(ms):
+        return {"median_s": ms / 1e3, "min_s": ms / 1e3, "max_s": ms / 1e3, "spread": 0.0,
+                "times": [ms / 1e3]}
+
+    sides = {"ours": {"params": 10, "flops": 2e9, "construction_s": 1.0, "construction_mb": 5,
+                      "peak_mb": 7},
+             "keras": {"params": 12, "flops": 2e9, "construction_s": 2.0, "construction_mb": 5,
+                       "peak_mb": 7},
+             "torch": {"params": 10, "construction_s": 0.5, "construction_mb": 1,
+                       "peak_mb": 3, "source": "timm:x"}}
+    record = {"name": "resnet50", "family": "resnet", "image_size": 64, "batch_size": 16,
+              "repeats": 1, "sides": sides, "notes": ["a note"],
+              "times": {m: {s: times(t) for s, t in (("ours", 10), ("keras", 5), ("torch", 20))}
+                        for m in benchmark.METRICS},
+              "ratios": {ref: {m: benchmark.speed_ratio([0.01], [t])
+                               for m in benchmark.METRICS}
+                         for ref, t in (("keras", 0.005), ("torch", 0.02))},
+              "throughput_ips": {"ours": 1600.0, "keras": 3200.0, "torch": 800.0},
+              "gflops": {"ours": 3200.0, "keras": 6400.0}, "peak_fraction": {"ours": 0.5},
+              "tflite": {"float32": {"ours": {**times(3), "bytes": 2**20},
+                                     "keras": {**times(4), "bytes": 2**20}}}}
+    return {"machine": {"cpu": "Test CPU", "cores": 2, "date": "2026-01-01 00:00 UTC",
+                        "tensorflow": "2.x", "keras": "3.x", "torch": "2.x"},
+            "settings": {"batch_size": 16, "repeats": 1, "warmup": 1, "threads": 2},
+            "peak": {"gflops": 200.0, "gflops_best": 210.0}, "models": [record],
+            "construction": [{"name": "senet154", "construction_s": 9.0, "params": 1}],
+            "wall_s": 60.0}
+
+
+def test_render_markdown_and_plot(tmp_path):
+    text = benchmark.render_markdown(_fake_results(),
+                                     explanations={"resnet50": "because of the test"})
+    assert "Test CPU, 2 logical cores" in text and "**200 GFLOP/s**" in text
+    assert "## Against keras.applications" in text and "## Against timm / torchvision" in text
+    # ours/theirs: slower than keras, faster than torch
+    assert "**0.50**" in text and "**2.00**" in text
+    assert "| resnet50 | resnet | 64 | 2.00 | 3200 | 50% |" in text
+    assert "senet154: 9.0 s wall" in text and "resnet50 vs keras, throughput: 0.50x" in text
+    assert "because of the test" in text and "## TFLite" in text
+    path = benchmark.plot_throughput_vs_flops(_fake_results(), str(tmp_path / "p" / "plot.png"))
+    assert (tmp_path / "p" / "plot.png").stat().st_size > 1000 and path.endswith("plot.png")
+    with pytest.raises(ValueError, match="no throughput"):
+        benchmark.plot_throughput_vs_flops({"models": []}, str(tmp_path / "x.png"))
