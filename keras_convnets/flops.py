@@ -10,10 +10,11 @@ import math
 from .backend import keras
 
 
-def _layers(model):
+def leaf_layers(model):
+    """Every layer of ``model``, nested models opened (not themselves yielded)."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _layers(layer)
+            yield from leaf_layers(layer)
         else:
             yield layer
 
@@ -66,7 +67,7 @@ def count_flops(model):
         raise ValueError(
             f"count_flops needs a fixed input size; {model.name} takes {shape}. Build it with "
             f"input_shape=(height, width, channels).")
-    return sum(layer_flops(layer) for layer in _layers(model))
+    return sum(layer_flops(layer) for layer in leaf_layers(model))
 
 
 def count_params(model):

@@ -19,6 +19,7 @@ import pytest
 import keras_convnets as kc
 from keras_convnets.backend import keras, tf
 from keras_convnets.data import load_digits
+from keras_convnets.flops import leaf_layers
 from keras_convnets.layers import GroupConv2D, SEBlock
 from keras_convnets.optimize import pruning, tflite
 
@@ -48,7 +49,7 @@ def _images(digits, size, count):
 def _expected_kinds(model):
     """(layer name, weight count) of every prunable kernel, from the layer classes alone."""
     expected = {}
-    for layer in pruning._leaf_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.SeparableConv2D):
             expected[layer.name] = 2
         elif isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.Conv2D,

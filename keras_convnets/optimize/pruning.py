@@ -50,6 +50,7 @@ import weakref
 import numpy as np
 
 from ..backend import USE_LEGACY_KERAS, keras, tf
+from ..flops import leaf_layers
 
 __all__ = ["ConstantSparsity", "PolynomialDecay", "prune", "UpdatePruningStep", "strip_pruning",
            "is_pruning", "sparsity_report", "format_report", "prunable_weights"]
@@ -184,14 +185,6 @@ def prunable_weights(layer):
     return []
 
 
-def _leaf_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
-
-
 def _tfmot_prunes(layer):
     """Layers that tfmot's ``prune_low_magnitude`` wraps (under legacy Keras)."""
     return type(layer).__name__ in _TFMOT_LAYERS and _declared(layer) is None and \
@@ -291,7 +284,7 @@ def prune(model, schedule=None, *, target_sparsity=None):
     if model in _STATES:
         raise ValueError(f"`model` {model.name!r} is already pruned.")
     mask_weights, tfmot_layers = [], set()
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         for weight in prunable_weights(layer):
             if USE_LEGACY_KERAS and _tfmot_prunes(layer) and (
                     weight is getattr(layer, "kernel", None) or
@@ -388,7 +381,7 @@ def strip_pruning(model):
 
 # -- the report --------------------------------------------------------------------------------
 def _report_layers(model):
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         if type(layer).__name__ == "PruneLowMagnitude":
             inner = layer.layer
             yield inner, [w for w in prunable_weights(inner)]
