@@ -27,7 +27,9 @@ def test_unknown_name_suggests_close_matches():
 def test_model_info_describes_the_paper_and_counts():
     info = kc.model_info("SEResNeXt50")
     assert info["paper"] == {"title": "Squeeze-and-Excitation Networks", "year": 2017,
-                             "arxiv": "1709.01507"}
+                             "arxiv": "1709.01507", "url": "https://arxiv.org/abs/1709.01507"}
+    alexnet = kc.model_info("alexnet")["paper"]  # no arXiv id: its proceedings page
+    assert alexnet["arxiv"] is None and alexnet["url"].startswith("https://papers.nips.cc/")
     assert info["family"] == "senet" and info["params"] == 27_559_896
     assert info["stage_strides"] == (4, 8, 16, 32)
     assert info["default_size"] == 224 and info["min_size"] == 32
