@@ -75,10 +75,11 @@ def test_qat_converts_to_int8_within_2_points_of_float(digits, tmp_path):
                               check_data=x_test[:64])
     assert report["quantization"] == "int8" and report["top1_agreement"] >= 0.95
 
-    # A saved QAT model loads back for `keras-convnets export --model-file` (its quantize scope).
-    quantized.save(tmp_path / "qat.keras")
+    # A QAT model saved as .h5 (tfmot's format: tf_keras' .keras files drop its quantize layers'
+    # variables) loads back for `keras-convnets export --model-file` (in its quantize scope).
+    quantized.save(tmp_path / "qat.h5")
     _, loaded = export_command.load_model(argparse.Namespace(
-        model="mobilenetv2", model_file=str(tmp_path / "qat.keras")))
+        model="mobilenetv2", model_file=str(tmp_path / "qat.h5")))
     np.testing.assert_allclose(loaded.predict(x_test[:16], verbose=0),
                                quantized.predict(x_test[:16], verbose=0), atol=1e-5)
 
