@@ -1,6 +1,7 @@
 """Custom layers: one concept per module, each registered and serializable."""
 
 from .activations import HardSigmoid, HardSwish
+from .batch_norm import FusedBatchNormalization
 from .channel_shuffle import ChannelShuffle
 from .channel_split import ChannelSplit
 from .drop_path import DropPath
@@ -13,4 +14,4 @@ from .shift import Shift
 
 __all__ = ["ChannelSplit", "DropPath", "GroupConv2D", "SEBlock", "NORMS", "normalization",
            "HardSigmoid", "HardSwish", "PaddedMaxPool2D", "LocalResponseNormalization",
-           "ChannelShuffle", "Shift"]
+           "ChannelShuffle", "Shift", "FusedBatchNormalization"]

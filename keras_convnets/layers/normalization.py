@@ -1,6 +1,7 @@
 """The normalisation choice every builder takes through ``norm=``.
 
-- ``"batch"``: batch normalisation (Ioffe & Szegedy, arXiv:1502.03167).
+- ``"batch"``: batch normalisation (Ioffe & Szegedy, arXiv:1502.03167), on TensorFlow's fused
+  kernel (:class:`~keras_convnets.layers.batch_norm.FusedBatchNormalization` under Keras 3).
 - ``"sync_batch"``: batch normalisation whose statistics are reduced across all replicas of a
   ``tf.distribute`` strategy (Keras' ``BatchNormalization(synchronized=True)``).
 - ``"group"``: group normalisation (Wu & He, "Group Normalization", ECCV 2018,
@@ -10,8 +11,13 @@
   (H, W, C) with a per-channel affine -- i.e. group normalisation with one group.
 """
 
-from ..backend import keras
+from ..backend import USE_LEGACY_KERAS, keras
 from ..utils import check_choice
+from .batch_norm import FusedBatchNormalization
+
+#: tf_keras' own BatchNormalization already runs the fused kernel, and tfmot's QAT transforms
+#: recognise it by class name; under Keras 3 the fused subclass is the faster equivalent.
+_BATCH_NORM = keras.layers.BatchNormalization if USE_LEGACY_KERAS else FusedBatchNormalization
 
 NORMS = ("batch", "sync_batch", "group", "layer")
 DEFAULT_GROUPS = 32
@@ -38,7 +44,7 @@ def normalization(norm, channels, name, epsilon=1e-5, momentum=0.9, zero_init=Fa
     check_norm(norm)
     gamma = "zeros" if zero_init else "ones"
     if norm in ("batch", "sync_batch"):
-        return keras.layers.BatchNormalization(
+        return _BATCH_NORM(
             epsilon=epsilon, momentum=momentum, gamma_initializer=gamma,
             synchronized=norm == "sync_batch", name=name)
     groups = 1 if norm == "layer" else group_count(channels)
