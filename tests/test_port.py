@@ -178,6 +178,14 @@ def test_named_weights_apply_their_builder_options(keras_home):
         kc.ResNet50(weights="imagenet", stride_in_1x1=True)
 
 
+def test_resnet_v2_weights_refuse_the_keras_layout(keras_home):
+    kc.weights.port("resnet50v2", pretrained=False, check_size=32)
+    model = kc.ResNet50V2(weights="imagenet", input_shape=(32, 32, 3))
+    assert model.get_layer(f"{model.name}_stage2_block1_conv2").strides == (2, 2)  # timm's
+    with pytest.raises(ValueError, match="`stride_in_last_block`=True conflicts with weights"):
+        kc.ResNet50V2(weights="imagenet", stride_in_last_block=True)
+
+
 def test_tampered_weights_are_refused(keras_home):
     kc.weights.port("resnet18", pretrained=False, check_size=32)
     weights_path, _ = store.paths("resnet18", "imagenet")

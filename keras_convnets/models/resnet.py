@@ -96,10 +96,16 @@ def _block_names(stage, block):
 
 
 def _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact=None):
-    """Identity, or a projection (conv + norm) where the shape changes. A pre-activation block
-    projects its pre-activated input ``preact`` but leaves the identity untouched."""
-    if stride == 1 and int(x.shape[-1]) == out_channels:
-        return x
+    """Identity, or a projection (conv + norm) where the channels change; a strided block
+    with unchanged channels subsamples the identity. A pre-activation block projects its
+    pre-activated input ``preact`` but leaves the identity untouched."""
+    if int(x.shape[-1]) == out_channels:
+        if stride == 1:
+            return x
+        # keras.applications' ResNetV2 layout strides a stage's last block, whose identity
+        # shortcut is subsampled (a 1x1 max-pool) instead of projected
+        return keras.layers.MaxPooling2D(1, strides=stride,
+                                         name=ctx.name(name + "_shortcut_pool"))(x)
     kernel = cfg.shortcut_kernel if stage > 1 else 1
     x = ctx.conv(x if preact is None else preact, out_channels, kernel,
                  name + "_shortcut_conv", strides=stride)
@@ -219,7 +225,10 @@ def _body(cfg, options):
         last_stage = len(cfg.depths)
         for stage, (depth, planes) in enumerate(zip(cfg.depths, cfg.widths), start=1):
             for block in range(1, depth + 1):
-                stride = 2 if block == 1 and stage > 1 else 1
+                if options["stride_in_last_block"]:
+                    stride = 2 if block == depth and stage < last_stage else 1
+                else:
+                    stride = 2 if block == 1 and stage > 1 else 1
                 rate = options["drop_path_rate"] * index / max(1, total_blocks - 1)
                 is_stage_end = block == depth
                 # The stage output is the block output, except that a pre-activation net's
@@ -236,9 +245,10 @@ def _body(cfg, options):
     return body
 
 
-def build_resnet(model_name, cfg, *, stride_in_1x1=None, attention=None, drop_path_rate=0.0,
-                 block_dropout=0.0, zero_init_residual=False, drop_rate=None, cardinality=None,
-                 base_width=None, **kwargs):
+def build_resnet(model_name, cfg, *, stride_in_1x1=None, stride_in_last_block=False,
+                 attention=None, drop_path_rate=0.0, block_dropout=0.0,
+                 zero_init_residual=False, drop_rate=None, cardinality=None, base_width=None,
+                 **kwargs):
     """Builds a residual network from ``cfg``; arguments that are None keep the config's value.
 
     Architecture options:
@@ -246,6 +256,12 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, attention=None, drop_pa
         base_width: width per group at the first stage (ResNeXt's d; 64 for plain ResNets,
             128 for WRN-50-2); ``ResNeXt50(cardinality=16, base_width=8)`` is a 16x8d.
         stride_in_1x1: stride the bottleneck's first 1x1 (Caffe / paper v1) instead of the 3x3.
+        stride_in_last_block: pre-activation nets only -- the TF-Slim / ``keras.applications``
+            ResNetV2 layout: stages 1-3 end with a stride-2 block (its 3x3 strided, its identity
+            shortcut subsampled) instead of stages 2-4 starting with one. Same parameters,
+            15% fewer FLOPs for ResNet-50 V2 (the 1x1s around each stride run at the lower
+            resolution);
+            each ``stage<n>_out`` then has twice the stride of ``stage_strides`` (stages 1-3).
         attention: ``"se"`` adds a squeeze-and-excitation block (r = 16) to every residual
             branch before the sum; None for none.
         drop_path_rate: stochastic-depth rate, rising linearly from 0 to this over the blocks.
@@ -255,12 +271,16 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, attention=None, drop_pa
     """
     options = {
         "stride_in_1x1": cfg.stride_in_1x1 if stride_in_1x1 is None else bool(stride_in_1x1),
+        "stride_in_last_block": bool(stride_in_last_block),
         "attention": check_choice("attention", attention if attention is not None
                                   else cfg.attention, ATTENTIONS),
         "drop_path_rate": check_rate("drop_path_rate", drop_path_rate),
         "block_dropout": check_rate("block_dropout", block_dropout),
         "zero_init_residual": bool(zero_init_residual),
     }
+    if options["stride_in_last_block"] and not cfg.preact:
+        raise ValueError("`stride_in_last_block` applies only to pre-activation ResNets (the "
+                         "keras.applications ResNetV2 layout); got it for a v1 network.")
     if options["block_dropout"] and not (cfg.preact and cfg.block == "basic"):
         raise ValueError("`block_dropout` applies only to pre-activation basic blocks (WRN).")
     if cardinality is not None or base_width is not None:
@@ -285,7 +305,8 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, attention=None, drop_pa
 RESNET_OPTIONS = {"stride_in_1x1": None, "attention": None, "drop_path_rate": 0.0,
                   "zero_init_residual": False, "drop_rate": None, "norm": "batch",
                   "cardinality": None, "base_width": None}
-WRN_OPTIONS = dict(RESNET_OPTIONS, block_dropout=0.0)
+PREACT_OPTIONS = dict(RESNET_OPTIONS, stride_in_last_block=False)
+WRN_OPTIONS = dict(PREACT_OPTIONS, block_dropout=0.0)
 CIFAR = dict(default_size=32, min_size=8, stage_strides=(1, 2, 4), default_classes=10)
 
 
@@ -301,7 +322,8 @@ def _named(func_name, cfg, doc, **registration):
         doc += f" No exact reference parameter count: {registration['reference']}."
     doc += _weights_note(model_name, cfg)
     builder.__doc__ = doc + _COMMON_DOC
-    options = WRN_OPTIONS if cfg.preact and cfg.block == "basic" else RESNET_OPTIONS
+    options = (RESNET_OPTIONS if not cfg.preact
+               else WRN_OPTIONS if cfg.block == "basic" else PREACT_OPTIONS)
     registered = register(options=options, **registration)(builder)
     registered.config = cfg
     registered.tiny = lambda **kwargs: build_resnet(model_name, tiny_config(cfg), **kwargs)

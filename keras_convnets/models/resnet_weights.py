@@ -49,6 +49,7 @@ KEY_RULES = {
 }
 
 V15 = {"stride_in_1x1": False}  # torchvision / timm stride the 3x3
+TIMM_V2 = {"stride_in_last_block": False}  # timm strides the first block of stages 2-4
 
 #: our model -> (reference "library:model", key-rule set, builder options)
 SOURCES = {
@@ -58,9 +59,9 @@ SOURCES = {
     "resnet101": ("torchvision:resnet101", "torchvision", V15),
     "resnet152": ("torchvision:resnet152", "torchvision", V15),
     "resnet200": ("timm:resnet200", "torchvision", V15),
-    "resnet50v2": ("timm:resnetv2_50", "timm_resnetv2", {}),
-    "resnet101v2": ("timm:resnetv2_101", "timm_resnetv2", {}),
-    "resnet152v2": ("timm:resnetv2_152", "timm_resnetv2", {}),
+    "resnet50v2": ("timm:resnetv2_50", "timm_resnetv2", TIMM_V2),
+    "resnet101v2": ("timm:resnetv2_101", "timm_resnetv2", TIMM_V2),
+    "resnet152v2": ("timm:resnetv2_152", "timm_resnetv2", TIMM_V2),
     "resnext50": ("torchvision:resnext50_32x4d", "torchvision", {}),
     "resnext101": ("timm:resnext101_32x4d", "torchvision", {}),
     "resnext101_32x8d": ("torchvision:resnext101_32x8d", "torchvision", {}),
