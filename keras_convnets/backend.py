@@ -47,10 +47,31 @@ def register_serializable(cls):
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
+def import_tfmot():
+    """Imports tensorflow-model-optimization without letting it switch Keras for the process.
+
+    tfmot's ``keras/compat.py`` sets ``os.environ["TF_USE_LEGACY_KERAS"] = "1"`` when it is
+    first imported. This process has chosen its Keras already, but every subprocess started
+    afterwards (a multi-worker cluster, a ``keras-convnets train`` child) would inherit the
+    variable and silently run legacy Keras. The variable is restored to what it was.
+    Raises ``ImportError`` where tfmot is not installed.
+    """
+    previous = os.environ.get("TF_USE_LEGACY_KERAS")
+    try:
+        import tensorflow_model_optimization as tfmot  # noqa: PLC0415 - optional dependency
+    finally:
+        if previous is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = previous
+    return tfmot
+
+
 def describe():
     """A one-line description of the Keras in use, for logs and the CLI."""
     world = "legacy tf_keras" if USE_LEGACY_KERAS else "Keras 3"
     return f"{world} {KERAS_VERSION} on TensorFlow {tf.__version__}"
 
 
-__all__ = ["keras", "tf", "USE_LEGACY_KERAS", "KERAS_VERSION", "register_serializable", "describe"]
+__all__ = ["keras", "tf", "USE_LEGACY_KERAS", "KERAS_VERSION", "register_serializable", "describe",
+           "import_tfmot"]

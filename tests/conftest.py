@@ -8,6 +8,32 @@ import pytest  # noqa: E402
 from keras_convnets.backend import USE_LEGACY_KERAS, keras  # noqa: E402
 
 
+#: The Keras world this test process chose. Child processes (training jobs, multi-worker
+#: clusters) inherit os.environ, so a test or an import that flips the variable would make
+#: every later child run the other Keras -- tfmot's own import does exactly that.
+_KERAS_SWITCH = os.environ.get("TF_USE_LEGACY_KERAS")
+
+
+def _keras_switch_changed(when):
+    """The complaint if TF_USE_LEGACY_KERAS differs from the process's choice (then restored),
+    else None."""
+    value = os.environ.get("TF_USE_LEGACY_KERAS")
+    if value == _KERAS_SWITCH:
+        return None
+    if _KERAS_SWITCH is None:
+        os.environ.pop("TF_USE_LEGACY_KERAS")
+    else:
+        os.environ["TF_USE_LEGACY_KERAS"] = _KERAS_SWITCH
+    return (f"{when} changed TF_USE_LEGACY_KERAS from {_KERAS_SWITCH!r} to {value!r}; import "
+            f"tensorflow_model_optimization through keras_convnets.backend.import_tfmot")
+
+
+def pytest_collection_finish(session):
+    complaint = _keras_switch_changed("collecting the tests")
+    if complaint:
+        raise pytest.UsageError(complaint)
+
+
 def pytest_collection_modifyitems(config, items):
     # Under legacy Keras only the tests marked `legacy` run: the rest exercise Keras 3 only.
     if not USE_LEGACY_KERAS:
@@ -22,6 +48,9 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_keras_session():
     yield
     keras.backend.clear_session()
+    complaint = _keras_switch_changed("this test")
+    if complaint:
+        pytest.fail(complaint, pytrace=False)
 
 
 @pytest.fixture

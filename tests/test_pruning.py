@@ -17,13 +17,16 @@ import numpy as np
 import pytest
 
 import keras_convnets as kc
-from keras_convnets.backend import keras, tf
+from keras_convnets.backend import import_tfmot, keras, tf
 from keras_convnets.data import load_digits
 from keras_convnets.flops import leaf_layers
 from keras_convnets.layers import GroupConv2D, SEBlock
 from keras_convnets.optimize import pruning, tflite
 
-tfmot = pytest.importorskip("tensorflow_model_optimization")
+try:  # through the package's import: tfmot's own sets TF_USE_LEGACY_KERAS for the process
+    tfmot = import_tfmot()
+except ImportError:
+    pytest.skip("tensorflow-model-optimization is not installed", allow_module_level=True)
 
 TARGET = 0.75
 

@@ -31,3 +31,33 @@ def test_feature_extractor_and_tiny_models_in_both_worlds():
     model = kc.Res2Net50.tiny(input_shape=(64, 64, 3), classes=3)
     maps = kc.feature_extractor(model)(np.zeros((1, 64, 64, 3), "float32"))
     assert [m.shape[1] for m in maps] == [16, 8, 4, 2]
+
+
+_CHILD_WORLD = """
+import os, subprocess, sys
+from keras_convnets.optimize import pruning
+pruning.PolynomialDecay(0.0, 0.5, 0, 10).to_tfmot()   # imports tfmot in this Keras 3 process
+print(repr(os.environ.get("TF_USE_LEGACY_KERAS")))
+child = "from keras_convnets.backend import describe; print(describe())"
+print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True).stdout)
+"""
+
+
+def test_importing_tfmot_does_not_switch_the_keras_of_child_processes():
+    """tfmot's import sets TF_USE_LEGACY_KERAS=1 in os.environ; a Keras 3 process that used it
+    (e.g. for a pruning schedule) then started every child -- a multi-worker cluster, a
+    training job -- in legacy Keras. The package's import restores the variable."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tensorflow_model_optimization") is None:
+        pytest.skip("tensorflow-model-optimization is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    proc = subprocess.run([sys.executable, "-c", _CHILD_WORLD], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "None" and lines[1].startswith("Keras 3"), proc.stdout

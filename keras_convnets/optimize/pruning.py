@@ -49,7 +49,7 @@ import weakref
 
 import numpy as np
 
-from ..backend import USE_LEGACY_KERAS, keras, tf
+from ..backend import USE_LEGACY_KERAS, import_tfmot, keras, tf
 from ..flops import leaf_layers
 
 __all__ = ["ConstantSparsity", "PolynomialDecay", "prune", "UpdatePruningStep", "strip_pruning",
@@ -104,7 +104,7 @@ class ConstantSparsity(_Schedule):
         return self.final_sparsity
 
     def to_tfmot(self):
-        import tensorflow_model_optimization as tfmot
+        tfmot = import_tfmot()
         return tfmot.sparsity.keras.ConstantSparsity(
             self.final_sparsity, self.begin_step, self.end_step, self.frequency)
 
@@ -137,7 +137,7 @@ class PolynomialDecay(_Schedule):
             1.0 - p) ** self.power
 
     def to_tfmot(self):
-        import tensorflow_model_optimization as tfmot
+        tfmot = import_tfmot()
         return tfmot.sparsity.keras.PolynomialDecay(
             self.initial_sparsity, self.final_sparsity, self.begin_step, self.end_step,
             power=self.power, frequency=self.frequency)
@@ -303,7 +303,7 @@ def prune(model, schedule=None, *, target_sparsity=None):
 
 
 def _wrap_with_tfmot(model, layer_names, schedule):
-    import tensorflow_model_optimization as tfmot
+    tfmot = import_tfmot()
 
     tfmot_schedule = schedule.to_tfmot()
 
@@ -333,7 +333,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
         super().set_model(model)
         self._state = _state_of(model)
         if USE_LEGACY_KERAS and _has_tfmot_wrappers(model):
-            import tensorflow_model_optimization as tfmot
+            tfmot = import_tfmot()
             self._tfmot = tfmot.sparsity.keras.UpdatePruningStep()
             self._tfmot.set_model(model)
 
@@ -368,7 +368,7 @@ def strip_pruning(model):
     state = _state_of(model)
     state.apply()
     if _has_tfmot_wrappers(model):
-        import tensorflow_model_optimization as tfmot
+        tfmot = import_tfmot()
         for layer in model.layers:
             if type(layer).__name__ == "PruneLowMagnitude":
                 layer.pruning_obj.weight_mask_op()

@@ -25,7 +25,7 @@ quantises them after training from the representative data (``tflite.convert(...
 quantization="int8", representative_data=...)``), as post-training quantisation would.
 """
 
-from ..backend import USE_LEGACY_KERAS, keras
+from ..backend import USE_LEGACY_KERAS, import_tfmot, keras
 
 __all__ = ["quantize", "float_layers", "GroupConv2DQuantizeConfig", "quantize_scope"]
 
@@ -41,7 +41,7 @@ def _tfmot():
         raise RuntimeError(f"qat runs under legacy Keras only; this process uses Keras 3. "
                            f"{_LEGACY_HELP}")
     try:
-        import tensorflow_model_optimization as tfmot
+        tfmot = import_tfmot()
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(f"tensorflow-model-optimization is not installed. {_LEGACY_HELP}") \
             from exc
