@@ -56,14 +56,16 @@ AGAINST = ("keras", "torch")
 SIDES = ("ours", "keras", "torch")
 QUANTIZATIONS = ("float32", "int8")
 
+_V2_NOTE = ("keras: conv biases; strides the last block of stages 1-3 (ours: the first of "
+            "stages 2-4, as timm; `stride_in_last_block=True` builds keras' layout)")
 #: our model -> (keras.applications builder, extra arguments, note on what differs)
 KERAS_APPLICATIONS = {
     "resnet50": ("ResNet50", {}, "keras: conv biases before BN"),
     "resnet101": ("ResNet101", {}, "keras: conv biases before BN"),
     "resnet152": ("ResNet152", {}, "keras: conv biases before BN"),
-    "resnet50v2": ("ResNet50V2", {}, "keras: conv biases; stride in the last unit of a stage"),
-    "resnet101v2": ("ResNet101V2", {}, "keras: conv biases; stride in the last unit of a stage"),
-    "resnet152v2": ("ResNet152V2", {}, "keras: conv biases; stride in the last unit of a stage"),
+    "resnet50v2": ("ResNet50V2", {}, _V2_NOTE),
+    "resnet101v2": ("ResNet101V2", {}, _V2_NOTE),
+    "resnet152v2": ("ResNet152V2", {}, _V2_NOTE),
     "xception": ("Xception", {}, ""),
     "mobilenet": ("MobileNet", {"alpha": 1.0}, "keras: dropout + 1x1-conv classifier"),
     "mobilenetv2": ("MobileNetV2", {"alpha": 1.0}, ""),
@@ -83,6 +85,35 @@ def keras_application(name):
         return None
     attr, kwargs, note = entry
     return getattr(keras.applications, attr), dict(kwargs), note
+
+
+def parse_model(text):
+    """``"NAME"`` or ``"NAME:option=value,..."`` -> ``(registry name, builder options)``; the
+    values are Python literals (``resnet50v2:stride_in_last_block=True``)."""
+    import ast
+
+    from .registry import get_spec
+
+    name, _, rest = str(text).partition(":")
+    options = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ValueError(f"model {text!r}: options are written NAME:option=value,...; got "
+                             f"{item!r}.")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise ValueError(f"model {text!r}: the value of {key.strip()!r} must be a Python "
+                             f"literal (True, 2, 'x'); got {value.strip()!r}.") from None
+    return get_spec(name).name, options
+
+
+def variant_label(name, options):
+    """The benchmark row name of ``name`` built with ``options``."""
+    if not options:
+        return name
+    return f"{name} ({', '.join(f'{k}={v!r}' for k, v in options.items())})"
 
 
 def torch_reference(name):
@@ -171,16 +202,24 @@ def set_threads(threads):
 
 def machine_info():
     """CPU model, core count and library versions, for the report header."""
-    cpu = platform.processor() or platform.machine()
+    from tensorflow.python.util import _pywrap_util_port
+
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
                     cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
                     break
     except OSError:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            # the widest vector unit and whether TensorFlow runs oneDNN kernels: both decide
+            # which convolution kernels (and so which speeds) TensorFlow gets on a CPU
+            "simd": next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), None),
+            "onednn": bool(_pywrap_util_port.IsMklEnabled()),
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
@@ -474,7 +513,7 @@ def _default_log(message):
 def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_size=None,
                     warmup=2, threads=None, tflite=QUANTIZATIONS, tflite_against_keras=True,
                     metrics=METRICS, torch_worker=None, peak_gflops=None, builder=None,
-                    log=_default_log):
+                    options=None, log=_default_log):
     """Benchmarks one registered model against the references in ``against``.
 
     Args:
@@ -492,6 +531,9 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
         peak_gflops: the machine's matmul peak, for the fraction-of-peak figures.
         builder: build ``builder(input_shape=..., classes=...)`` instead of the registry's
             builder (e.g. ``spec.builder.tiny``), still named ``name``.
+        options: builder options of our side (a layout variant, e.g.
+            ``{"stride_in_last_block": True}``); the row is named after them and the torch
+            side, whose reference has the default layout, is skipped.
 
     Returns:
         A dict: ``sides`` (per side: construction, memory, params, FLOPs), ``times``
@@ -519,13 +561,15 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
     classes = 1000
     shape = (size, size, 3)
     notes = []
-    record = {"name": spec.name, "family": spec.family, "image_size": size,
+    options = dict(options or {})
+    record = {"name": variant_label(spec.name, options), "options": options,
+              "family": spec.family, "image_size": size,
               "batch_size": int(batch_size), "repeats": int(repeats), "sides": {}, "times": {},
               "ratios": {}, "notes": notes}
 
     build = builder or spec.builder
-    sides = [_keras_side("ours", lambda: build(weights=None, input_shape=shape, classes=classes),
-                         size, batch_size, classes)]
+    sides = [_keras_side("ours", lambda: build(weights=None, input_shape=shape, classes=classes,
+                                               **options), size, batch_size, classes)]
     if "keras" in against:
         reference = keras_application(spec.name)
         if reference is None:
@@ -539,7 +583,9 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
             if note:
                 notes.append(note)
     own_worker = None
-    if "torch" in against:
+    if "torch" in against and options:
+        notes.append("no torch side: its reference has the default layout")
+    elif "torch" in against:
         source = torch_reference(spec.name)
         if source is None:
             notes.append("no timm/torchvision reference registered for this model")
@@ -551,7 +597,7 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
             except RuntimeError as exc:
                 notes.append(f"torch reference {source} failed: {exc}")
     try:
-        log(f"{spec.name}: built " + ", ".join(
+        log(f"{record['name']}: built " + ", ".join(
             f"{s.label} {s.info['construction_s']:.1f}s" for s in sides))
         metrics = list(metrics)
         for metric in list(metrics):  # a metric that fails on any side is dropped, with a note
@@ -632,14 +678,15 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
     """Benchmarks several models in one process; returns the results dict that
     :func:`render_markdown` and :func:`plot_throughput_vs_flops` take.
 
-    ``construction_only`` names models whose construction time alone is measured (large ones,
-    e.g. ``senet154``). ``on_model(results)`` is called after each model (e.g. to save JSON
+    ``names`` are registry names, or ``NAME:option=value,...`` for a layout variant of ours
+    (see :func:`parse_model`). ``construction_only`` names models whose construction time
+    alone is measured (large ones, e.g. ``senet154``). ``on_model(results)`` is called after each model (e.g. to save JSON
     as the run goes). ``tflite_models``: time TFLite on these names only (None: all). Other
     arguments: see :func:`benchmark_model`.
     """
     from .registry import get_spec
 
-    names = [get_spec(n).name for n in names]  # unknown names fail before anything runs
+    models = [(n, *parse_model(n)) for n in names]  # bad names fail before anything runs
     construction_only = [get_spec(n).name for n in construction_only]
     against = _check_against(against)
     threads = set_threads(threads)
@@ -654,19 +701,20 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
         results["peak"] = matmul_peak()
         log(f"matmul peak: {results['peak']['gflops']:.1f} GFLOP/s")
     peak_gflops = results.get("peak", {}).get("gflops")
-    worker = TorchWorker() if "torch" in against and names else None
+    worker = TorchWorker() if "torch" in against and models else None
     try:
-        for name in names:
+        for text, name, options in models:
             try:
                 results["models"].append(benchmark_model(
                     name, against=against, batch_size=batch_size, repeats=repeats,
                     image_size=image_size, warmup=warmup, threads=threads,
-                    tflite=tflite if tflite_models is None or name in tflite_models else (),
+                    tflite=tflite if tflite_models is None or text in tflite_models else (),
                     tflite_against_keras=tflite_against_keras, metrics=metrics,
-                    torch_worker=worker, peak_gflops=peak_gflops, log=log))
+                    torch_worker=worker, peak_gflops=peak_gflops, options=options, log=log))
             except (MemoryError, RuntimeError, tf.errors.OpError) as exc:
-                log(f"{name}: skipped: {exc}")
-                results["models"].append({"name": name, "error": str(exc)[:300]})
+                log(f"{text}: skipped: {exc}")
+                results["models"].append({"name": variant_label(name, options),
+                                          "error": str(exc)[:300]})
             if on_model is not None:
                 on_model(results)
         for name in construction_only:
@@ -710,6 +758,60 @@ def _row(cells):
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+#: the section title of each reference side's comparison table
+_COMPARISON_TITLES = {
+    "keras": "Against keras.applications (same architecture, `weights=None`)",
+    "torch": "Against timm / torchvision (PyTorch on CPU, same thread count)",
+}
+
+
+def _comparison_table(models, side, batch_size):
+    """The markdown lines of the ours-vs-``side`` table ("keras" or "torch"), empty if no
+    model was measured against that side."""
+    measured = [m for m in models if side in m.get("sides", {})]
+    if not measured:
+        return []
+    # the torch table names each model's reference; the keras one ends with the build notes
+    header = ["model", "input"] + (["reference"] if side == "torch" else []) + [
+        f"params ours / {side}", f"batch-1 latency ms ours / {side}", "ratio",
+        f"batch-{batch_size} img/s ours / {side}", "ratio", f"train step ms ours / {side}",
+        "ratio"] + (["note"] if side == "keras" else [])
+    align = ["---", "---:"] + (["---"] if side == "torch" else []) + ["---:"] * 7 + (
+        ["---"] if side == "keras" else [])
+    lines = [f"## {_COMPARISON_TITLES[side]}", "", _row(header), _row(align)]
+    for m in measured:
+        t, r, s = m["times"], m["ratios"].get(side, {}), m["sides"]
+        ips = m.get("throughput_ips", {})
+        cells = [m["name"], m["image_size"]] + (
+            [f"`{s[side]['source']}`"] if side == "torch" else []) + [
+            f"{s['ours']['params']:,} / {s[side]['params']:,}",
+            f"{_fmt_ms(t.get('latency', {}).get('ours'))} / "
+            f"{_fmt_ms(t.get('latency', {}).get(side))}", _fmt_ratio(r.get("latency")),
+            f"{ips.get('ours', 0):.1f} / {ips.get(side, 0):.1f}", _fmt_ratio(r.get("throughput")),
+            f"{_fmt_ms(t.get('train', {}).get('ours'))} / "
+            f"{_fmt_ms(t.get('train', {}).get(side))}", _fmt_ratio(r.get("train"))]
+        if side == "keras":
+            cells.append("; ".join(n for n in m["notes"] if not n.startswith("no ")))
+        lines.append(_row(cells))
+    lines.append("")
+    if side == "torch":
+        lines += ["torch params include BatchNorm running statistics, like Keras' count.", ""]
+    return lines
+
+
+def _load_comment(machine):
+    """Whether the run had the cores to itself (the benchmark's own two threads give a load
+    average near the core count)."""
+    loads = [x for key in ("load_average", "load_average_end")
+             for x in (machine.get(key) or [])[:1]]
+    cores = machine.get("cores") or 1
+    if loads and max(loads) <= cores + 0.5:
+        return ("the load stayed near the core count, i.e. the benchmark's own threads and "
+                "no competing job of note; the ratios pair calls made in the same rounds.")
+    return ("the cores were shared with other jobs, so absolute times are noisy; the ratios "
+            "pair calls made in the same rounds.")
+
+
 def render_markdown(results, title="Benchmarks", command="python tools/benchmark.py",
                     explanations=None):
     """The BENCHMARKS.md text for a :func:`run` results dict. ``explanations`` maps a model
@@ -723,12 +825,13 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
              "## Machine", "",
              f"- CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} logical cores "
              f"({settings.get('threads', '?')} threads used by TensorFlow, torch and LiteRT), "
-             f"{machine.get('memory_gb', '?')} GiB RAM; {machine.get('platform', '')}",
+             f"{machine.get('memory_gb', '?')} GiB RAM; {machine.get('platform', '')}"
+             + (f"; widest SIMD {machine['simd'].upper()}, TensorFlow oneDNN "
+                f"{'on' if machine.get('onednn') else 'off'}" if machine.get("simd") else ""),
              f"- Python {machine.get('python', '?')}, TensorFlow {machine.get('tensorflow', '?')},"
              f" Keras {machine.get('keras', '?')}, torch {machine.get('torch') or '-'}",
              f"- Load average at start {machine.get('load_average', '?')}, at end "
-             f"{machine.get('load_average_end', '?')}: the cores were shared with other jobs, "
-             f"so absolute times are noisy; the ratios pair calls made in the same rounds."]
+             f"{machine.get('load_average_end', '?')}: " + _load_comment(machine)]
     if "peak" in results:
         p, e = results["peak"], results.get("peak_end", {})
         lines.append(
@@ -738,7 +841,8 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
             + f" (best single call {p['gflops_best']:.0f}).")
     lines += ["", "## How it was measured", "",
               f"Batch {settings.get('batch_size')} for throughput and training, batch 1 for "
-              f"latency; {settings.get('warmup')} warm-up calls of each, then "
+              f"latency; {settings.get('warmup')} warm-up "
+              f"call{'' if settings.get('warmup') == 1 else 's'} of each, then "
               f"{settings.get('repeats')} timed rounds. Each round calls every side once, the "
               f"order rotating, all in one process -- the torch side in a worker subprocess "
               f"driven call by call over a pipe, so it is interleaved too. Times are medians "
@@ -746,9 +850,9 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
               + (f" All models ran at {settings['image_size']}x{settings['image_size']} px, "
                  f"not their default sizes." if settings.get("image_size") else "")
               + (" The results merge several processes: " + "; ".join(
-                  f"`{c}`" for c in results["commands"] if c) + " (some of them ran at the "
-                 "same time: each ratio still pairs calls made in the same rounds of one "
-                 "process)." if len(results.get("commands") or []) > 1 else ""), "",
+                  f"`{c}`" for c in results["commands"] if c) + " (each ratio pairs calls "
+                 "made in the same rounds of one process)." if len(results.get("commands")
+                                                                     or []) > 1 else ""), "",
               "- **Inference** (Keras sides): `tf.function(lambda x: model(x, training=False))`"
               " (graph mode, no XLA), result fetched with `.numpy()`. torch: `model.eval()` "
               "and `model(x)` under `torch.inference_mode()`.",
@@ -771,49 +875,8 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
               "at the throughput batch; **% of peak** divides by the matmul peak above.",
               ""]
 
-    with_keras = [m for m in models if "keras" in m.get("sides", {})]
-    if with_keras:
-        lines += ["## Against keras.applications (same architecture, `weights=None`)", "",
-                  _row(["model", "params ours / keras", "batch-1 latency ms ours / keras",
-                        "ratio", f"batch-{settings.get('batch_size')} img/s ours / keras",
-                        "ratio", "train step ms ours / keras", "ratio", "note"]),
-                  _row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"])]
-        for m in with_keras:
-            t, r, s = m["times"], m["ratios"].get("keras", {}), m["sides"]
-            ips = m.get("throughput_ips", {})
-            lines.append(_row([
-                m["name"], f"{s['ours']['params']:,} / {s['keras']['params']:,}",
-                f"{_fmt_ms(t.get('latency', {}).get('ours'))} / "
-                f"{_fmt_ms(t.get('latency', {}).get('keras'))}", _fmt_ratio(r.get("latency")),
-                f"{ips.get('ours', 0):.1f} / {ips.get('keras', 0):.1f}",
-                _fmt_ratio(r.get("throughput")),
-                f"{_fmt_ms(t.get('train', {}).get('ours'))} / "
-                f"{_fmt_ms(t.get('train', {}).get('keras'))}", _fmt_ratio(r.get("train")),
-                "; ".join(n for n in m["notes"] if not n.startswith("no "))]))
-        lines.append("")
-
-    with_torch = [m for m in models if "torch" in m.get("sides", {})]
-    if with_torch:
-        lines += ["## Against timm / torchvision (PyTorch on CPU, same thread count)", "",
-                  _row(["model", "reference", "params ours / torch",
-                        "batch-1 latency ms ours / torch", "ratio",
-                        f"batch-{settings.get('batch_size')} img/s ours / torch", "ratio",
-                        "train step ms ours / torch", "ratio"]),
-                  _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])]
-        for m in with_torch:
-            t, r, s = m["times"], m["ratios"].get("torch", {}), m["sides"]
-            ips = m.get("throughput_ips", {})
-            lines.append(_row([
-                m["name"], f"`{s['torch']['source']}`",
-                f"{s['ours']['params']:,} / {s['torch']['params']:,}",
-                f"{_fmt_ms(t.get('latency', {}).get('ours'))} / "
-                f"{_fmt_ms(t.get('latency', {}).get('torch'))}", _fmt_ratio(r.get("latency")),
-                f"{ips.get('ours', 0):.1f} / {ips.get('torch', 0):.1f}",
-                _fmt_ratio(r.get("throughput")),
-                f"{_fmt_ms(t.get('train', {}).get('ours'))} / "
-                f"{_fmt_ms(t.get('train', {}).get('torch'))}", _fmt_ratio(r.get("train"))]))
-        lines += ["", "torch params include BatchNorm running statistics, like Keras' count.",
-                  ""]
+    lines += _comparison_table(models, "keras", settings.get("batch_size"))
+    lines += _comparison_table(models, "torch", settings.get("batch_size"))
 
     if models:
         lines += ["## Against the machine: achieved GFLOP/s, construction, memory", "",

@@ -66,6 +66,39 @@ def test_benchmark_model_against_keras_structure():
     assert any("classifier" in note for note in record["notes"])
 
 
+def test_parse_model_reads_layout_variants():
+    assert benchmark.parse_model("ResNet50V2") == ("resnet50v2", {})
+    assert benchmark.parse_model("resnet50v2:stride_in_last_block=True, drop_rate=0.5") == (
+        "resnet50v2", {"stride_in_last_block": True, "drop_rate": 0.5})
+    assert benchmark.variant_label("resnet50v2", {"stride_in_last_block": True}) == \
+        "resnet50v2 (stride_in_last_block=True)"
+    with pytest.raises(ValueError, match="option=value"):
+        benchmark.parse_model("resnet50v2:stride_in_last_block")
+    with pytest.raises(ValueError, match="Python literal.*'yes please'"):
+        benchmark.parse_model("resnet50v2:stride_in_last_block=yes please")
+    with pytest.raises(ValueError, match="Did you mean: resnet50"):
+        benchmark.parse_model("resnt50:stride_in_1x1=True")
+
+
+def test_a_variant_builds_ours_with_its_options_and_skips_torch():
+    from keras_convnets import get_spec
+
+    built = []
+
+    def tiny(**kwargs):
+        built.append(kwargs)
+        return get_spec("resnet50v2").builder.tiny(**kwargs)
+
+    record = benchmark.benchmark_model(
+        "resnet50v2", against=("keras", "torch"), image_size=32, batch_size=2, repeats=1,
+        warmup=1, tflite=(), metrics=("latency",), builder=tiny,
+        options={"stride_in_last_block": True}, log=lambda message: None)
+    assert built and all(kwargs["stride_in_last_block"] is True for kwargs in built)
+    assert record["name"] == "resnet50v2 (stride_in_last_block=True)"
+    assert set(record["sides"]) == {"ours", "keras"}  # no torch worker was started
+    assert any("default layout" in note for note in record["notes"])
+
+
 def test_cli_benchmark_writes_json(tmp_path, capsys):
     path = tmp_path / "bench.json"
     assert cli.main(["benchmark", "mobilenet_025", "--image-size", "32", "--batch-size", "2",

@@ -1,6 +1,6 @@
 """Runs the speed comparisons and writes BENCHMARKS.md, its JSON and its plot.
 
-    python tools/benchmark.py            # full suite: default sizes, 5 rounds (~1 h, 2 idle cores)
+    python tools/benchmark.py            # full suite: default sizes, 5 rounds (~1.5 h, 2 cores)
     python tools/benchmark.py --quick    # 128 px, 3 rounds, TFLite on 5 models (~20-25 min)
     python tools/benchmark.py --models resnet50 mobilenetv2 --against keras
     python tools/benchmark.py --from-json docs/benchmarks/benchmark.json   # re-render only
@@ -8,9 +8,9 @@
 Every architecture shared with ``keras.applications`` is compared against it and against its
 timm/torchvision reference (a worker subprocess, interleaved call by call), plus a few other
 models per family against timm/torchvision. See ``keras_convnets/benchmark.py`` for exactly
-what each number is. (The durations are estimates from the CPU time of the committed --quick
-run, which took about 70 min of wall time split over processes on cores shared with three
-other developers' jobs.) Outputs: ``BENCHMARKS.md`` (repo root), ``docs/benchmarks/benchmark.json``
+what each number is. (The committed BENCHMARKS.md merges four processes on the idle 2-core
+machine -- the full settings on 11 models, 22 min; the deep ResNets at 160 px, 11 min; the
+ResNetV2 layout variants, ~10 min -- see its header for the exact commands.) Outputs: ``BENCHMARKS.md`` (repo root), ``docs/benchmarks/benchmark.json``
 (every time of every round) and ``docs/benchmarks/throughput_vs_flops.png``.
 """
 
@@ -36,62 +36,85 @@ CONSTRUCTION_ONLY = ["senet154"]
 #: the --quick run times TFLite on these only (conversion dominates otherwise)
 QUICK_TFLITE = ["mobilenetv3large", "mobilenetv2", "mobilenet", "resnet50", "shufflenetv2_1x"]
 
-#: why we are slower where we are (diagnosed by hand on 2026-12-01; printed under the tables)
+#: why we are slower where we are (diagnosed by hand; printed under the tables)
 EXPLANATIONS = {
     "the graphs": (
-        "our inference graphs are op-for-op those of keras.applications or leaner "
-        "(counted from the traced `tf.function` graphs): ResNet-50 has the same 53 Conv2D, 53 "
-        "BatchNorm, 49 ReLU and 16 Add, without keras' 53 conv BiasAdds and 265 Reshapes "
-        "(keras normalises on axis=3, which reshapes the BN parameters on every call; ours "
-        "axis=-1); MobileNet v1/v2/v3 have one more Pad (the stride-2 stem: PyTorch pads 1 "
+        "against keras.applications the inference graphs are op-for-op the same or leaner "
+        "(counted from the traced `tf.function` graphs): ResNet-50 has the same 53 Conv2D, "
+        "49 ReLU and 16 Add, without keras' 53 conv BiasAdds and the per-call reshapes of its "
+        "axis=3 BatchNorm; our BatchNorm is one `FusedBatchNormV3` per layer (forward and "
+        "gradient) where Keras 3 runs several elementwise ops, which is most of the training "
+        "step gain; MobileNet v1/v2/v3 have one more Pad (the stride-2 stem: PyTorch pads 1 "
         "pixel on every side, keras' 'same' only bottom/right); Xception has 4 PadV2 (the "
-        "-inf padding of `PaddedMaxPool2D`, which PyTorch-exact pooling of signed maps needs); "
-        "MobileNetV3's SE FCs are MatMuls on the pooled vector instead of 1x1 convolutions. "
-        "Medians below 1 whose per-round range reaches above 1 are therefore load noise: the "
-        "load average was about 7 on 2 cores (other developers' test runs)."),
-    "training ResNets": (
-        "the training step of resnet50v2 and resnet101 came out 0.8-0.9x keras' here, "
-        "although the training graphs differ only by keras' extra bias and reshape ops. A "
-        "re-measurement (96 px, 6 rounds, 08:42 UTC) gave resnet50 1.01x (rounds 0.96-1.57) "
-        "and resnet50v2 0.93x (0.53-1.09): parity within the noise, no graph cause found."),
+        "-inf padding that PyTorch-exact pooling of signed maps needs)."),
+    "resnet50v2 / 101v2 / 152v2 (default layout)": (
+        "not the same network as keras' ResNetV2: ours is timm's resnetv2 (and the paper's "
+        "Torch code), which strides the first block of stages 2-4; keras.applications "
+        "(TF-Slim's layout) strides the last block of stages 1-3, so the 1x1 convolutions "
+        "before each stride run at half the resolution: 15% fewer FLOPs at 224 px (6.96 vs "
+        "8.18 GFLOPs) at the same GFLOP/s. The rows `(stride_in_last_block=True)` build keras' "
+        "layout with our code and compare like with like."),
+    "MobileNetV3 latency": (
+        "batch-1 latency 0.97-0.98x keras with per-round ratios on both sides of 1: the graphs "
+        "differ only by the SE blocks' FCs (MatMul on the pooled vector, keras: 1x1 Conv2D) "
+        "and the stem Pad; within the noise of this run."),
+    "training vs PyTorch": (
+        "this CPU has AVX2 but no AVX-512, and TensorFlow turns oneDNN on by default only on "
+        "AVX-512-class CPUs, so TensorFlow's convolution gradients here are Eigen's, while "
+        "torch's CPU build uses oneDNN (`torch.backends.mkldnn`) here: ResNet-18, MobileNet "
+        "v1 and ResNet-50 V2 train at 0.84-0.88x torch (ResNet-50 1.00x, MobileNetV2 0.98x) "
+        "although their inference is faster. Grouped convolutions have no TensorFlow "
+        "CPU gradient without oneDNN at all; `GroupConv2D` differentiates them group by "
+        "group (about twice the forward time; a depthwise formulation measured 1.7x faster "
+        "for 4-channel groups but 2.4-12x slower for wider ones, so it was not adopted), "
+        "hence ResNeXt-50 0.84x and SE-ResNeXt-50 0.65x torch in training."),
+    "deep ResNets at 160 px": (
+        "resnet101/152 and their v2 twins ran at 160 px (in separate processes, "
+        "docs/benchmarks/benchmark_deep*.json) to fit the session's time; the ratios pair "
+        "both sides at that size. The two deep `stride_in_last_block=True` rows are a 7-round "
+        "rerun: the first, 5-round run gave batch-16 throughput 1.02x (101) and 0.97x (152, "
+        "rounds 0.95-1.08) -- parity within the noise either way, the graphs differing only "
+        "by keras' biases and our fused BatchNorm."),
+    "grouped convolutions vs PyTorch": (
+        "ResNeXt-50 inference runs at 0.81x torch and SE-ResNeXt-50 at 0.93x: without oneDNN "
+        "TensorFlow's grouped forward convolution is Eigen's, slow for the 4-channel groups "
+        "of stage 1 (the formulation study, docs/benchmarks/grouped_conv.md, was measured "
+        "with oneDNN on, where the native grouped op won everywhere)."),
     "TFLite float32, MobileNets": (
         "keras pads stride-2 depthwise convs ((0,1),(0,1)), which the converter folds into "
         "SAME padding (keras' MobileNet TFLite graph has no PAD op; ours has 5). PyTorch-"
-        "exact outputs need the symmetric pad, so this is the price of exactness with ported "
-        "weights."),
-    "TFLite int8, ResNet-50": (
-        "the two int8 graphs are op-for-op identical (1 QUANTIZE, 2 PAD, 53 CONV_2D, 1 "
-        "MAX_POOL_2D, 16 ADD, ...); the gap is not a graph difference."),
-    "resnext50 / seresnext50 training": (
-        "in one long run the grouped-conv training step failed with 'Gradients for grouped "
-        "convolutions are not supported on CPU' (Conv2DBackpropInput, stage 4): "
-        "`GroupConv2D` trusts oneDNN's native grouped gradient when `IsMklEnabled()`, which "
-        "did not hold for that graph; in a fresh process the same step ran. Reported to the "
-        "layer's owner."),
+        "exact outputs need the symmetric pad; the latencies come out within 2% here."),
+    "int8 slower than float32": (
+        "MobileNetV2 (0.91x) and MobileNetV3-Large (0.35x) run slower in int8 than in float32 "
+        "on this CPU's LiteRT, keras' models as much as ours; "
+        "ResNet-50 int8 is 1.3x faster. Not diagnosed further: LiteRT's kernels, not ours."),
+    "XLA": (
+        "every Keras number here is without XLA, which is also what users get: the training "
+        "job leaves Keras 3's `jit_compile='auto'`, which turns XLA off on CPU-only machines "
+        "and under `tf.distribute`, on for a single GPU. The issue's probe on this machine "
+        "kind found XLA +3% for ResNet-50 and +11% for DenseNet-121 but 16x slower for "
+        "MobileNetV2 (depthwise convolutions) on CPU, so no CPU default changes; GPUs were "
+        "not measured (none was lent to this session)."),
     "torch": (
-        "the torch worker runs with OMP_WAIT_POLICY=PASSIVE: on this oversubscribed machine "
+        "the torch worker runs with OMP_WAIT_POLICY=PASSIVE: on an oversubscribed machine "
         "torch's spinning OpenMP threads made a MobileNetV3 training step 5-10x slower in a "
-        "probe (2 threads: 1.8-6.8 s; PASSIVE: 0.3 s), which would have measured the load, "
-        "not torch."),
-    "resnext50 latency vs torch": (
-        "batch-1 grouped convolutions: `GroupConv2D` already runs the fastest TensorFlow "
-        "formulation on this CPU (the native grouped `tf.nn.conv2d`, see "
-        "docs/benchmarks/grouped_conv.md); PyTorch's grouped kernel is faster at batch 1, "
-        "ours at batch 16 and in training."),
+        "probe, which would have measured the load, not torch."),
     "memory": (
         "RSS deltas in a process that builds many models are only indicative: negative "
         "construction figures are memory the allocator returned while the model was built "
         "(earlier models freed), 0 a warm-up that fitted in memory already held."),
     "% of matmul peak": (
-        "the matmul probe runs once at the start of each process while the load changes "
-        "from minute to minute, so fractions above 100% mean the probe met a busier moment; "
-        "compare GFLOP/s ours vs keras (same rounds) instead."),
+        "the probe (a 2048x2048 float32 `tf.matmul`) reaches 116-127 GFLOP/s on this AVX2 "
+        "CPU; Eigen's convolution kernels run the large ResNet convolutions faster than that "
+        "matmul, so ResNets show 83-115%. The fraction is a lower bound on how close to the "
+        "machine a model runs, not an efficiency above 100%."),
 }
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", help="models to run (default: SHARED + OTHERS)")
+    p.add_argument("--models", nargs="+", help="models to run (default: SHARED + OTHERS); NAME:option=value,... "
+                        "builds a layout variant of ours, e.g. resnet50v2:stride_in_last_block=True")
     p.add_argument("--quick", action="store_true",
                    help="128 px, 3 rounds, 1 warm-up, TFLite on a few models only")
     p.add_argument("--image-size", type=int, help="square input size (default: each model's)")
@@ -140,6 +163,8 @@ def merge(parts):
         results["construction"] = [c for c in results["construction"] if c["name"] not in names]
         results["construction"] += part.get("construction", [])
         results["wall_s"] = max(results.get("wall_s", 0), part.get("wall_s", 0))
+        for key, value in part.get("machine", {}).items():  # facts an older part lacks
+            results["machine"].setdefault(key, value)
         if "load_average_end" in part.get("machine", {}):
             results["machine"]["load_average_end"] = part["machine"]["load_average_end"]
         results.setdefault("commands", [results.get("command")]).append(part.get("command"))
