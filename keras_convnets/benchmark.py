@@ -680,9 +680,9 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
 
     ``names`` are registry names, or ``NAME:option=value,...`` for a layout variant of ours
     (see :func:`parse_model`). ``construction_only`` names models whose construction time
-    alone is measured (large ones, e.g. ``senet154``). ``on_model(results)`` is called after each model (e.g. to save JSON
-    as the run goes). ``tflite_models``: time TFLite on these names only (None: all). Other
-    arguments: see :func:`benchmark_model`.
+    alone is measured (large ones, e.g. ``senet154``). ``on_model(results)`` is called after
+    each model (e.g. to save JSON as the run goes). ``tflite_models``: time TFLite on these
+    names only (None: all). Other arguments: see :func:`benchmark_model`.
     """
     from .registry import get_spec
 

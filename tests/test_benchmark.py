@@ -162,3 +162,20 @@ def test_render_markdown_and_plot(tmp_path):
     assert (tmp_path / "p" / "plot.png").stat().st_size > 1000 and path.endswith("plot.png")
     with pytest.raises(ValueError, match="no throughput"):
         benchmark.plot_throughput_vs_flops({"models": []}, str(tmp_path / "x.png"))
+
+
+def test_the_full_run_covers_every_keras_applications_twin():
+    """tools/benchmark.py's default model list -- what BENCHMARKS.md is generated from --
+    includes every architecture shared with keras.applications, and its layout variants
+    parse to shared models."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "tools" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("benchmark_tool", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert set(benchmark.KERAS_APPLICATIONS) <= set(tool.SHARED)
+    for text in tool.KERAS_LAYOUTS:
+        name, options = benchmark.parse_model(text)
+        assert name in tool.SHARED and options

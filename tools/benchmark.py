@@ -10,7 +10,8 @@ timm/torchvision reference (a worker subprocess, interleaved call by call), plus
 models per family against timm/torchvision. See ``keras_convnets/benchmark.py`` for exactly
 what each number is. (The committed BENCHMARKS.md merges four processes on the idle 2-core
 machine -- the full settings on 11 models, 22 min; the deep ResNets at 160 px, 11 min; the
-ResNetV2 layout variants, ~10 min -- see its header for the exact commands.) Outputs: ``BENCHMARKS.md`` (repo root), ``docs/benchmarks/benchmark.json``
+ResNetV2 layout variants, ~15 min -- see its header for the exact commands.) Outputs:
+``BENCHMARKS.md`` (repo root), ``docs/benchmarks/benchmark.json``
 (every time of every round) and ``docs/benchmarks/throughput_vs_flops.png``.
 """
 
@@ -31,6 +32,8 @@ SHARED = ["mobilenetv2", "resnet50", "mobilenetv3large", "mobilenetv3small", "mo
           "xception", "resnet50v2", "resnet101", "resnet101v2", "resnet152", "resnet152v2"]
 #: a few more per family, against timm/torchvision only
 OTHERS = ["resnet18", "resnext50", "seresnext50", "shufflenetv2_1x"]
+#: our builds in keras.applications' layout where our default differs (compared with keras)
+KERAS_LAYOUTS = [f"resnet{depth}v2:stride_in_last_block=True" for depth in (50, 101, 152)]
 #: big models whose construction time alone is measured
 CONSTRUCTION_ONLY = ["senet154"]
 #: the --quick run times TFLite on these only (conversion dominates otherwise)
@@ -113,8 +116,10 @@ EXPLANATIONS = {
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", help="models to run (default: SHARED + OTHERS); NAME:option=value,... "
-                        "builds a layout variant of ours, e.g. resnet50v2:stride_in_last_block=True")
+    p.add_argument("--models", nargs="+",
+                   help="models to run (default: SHARED + OTHERS + KERAS_LAYOUTS); "
+                        "NAME:option=value,... builds a layout variant of ours, e.g. "
+                        "resnet50v2:stride_in_last_block=True")
     p.add_argument("--quick", action="store_true",
                    help="128 px, 3 rounds, 1 warm-up, TFLite on a few models only")
     p.add_argument("--image-size", type=int, help="square input size (default: each model's)")
@@ -179,7 +184,8 @@ def main(argv=None):
         results = merge([json.load(open(path)) for path in args.from_json])
         write_outputs(results, args, results.get("command", "python tools/benchmark.py"))
         return 0
-    names = args.models if args.models is not None else SHARED[:7] + OTHERS + SHARED[7:]
+    names = (args.models if args.models is not None
+             else SHARED[:7] + OTHERS + SHARED[7:] + KERAS_LAYOUTS)
     if args.construct and not args.models:
         names = []
     repeats = args.repeats or (3 if args.quick else 5)
