@@ -200,10 +200,8 @@ def set_threads(threads):
     return threads
 
 
-def machine_info():
-    """CPU model, core count and library versions, for the report header."""
-    from tensorflow.python.util import _pywrap_util_port
-
+def cpu_model():
+    """``(model name, feature flags)`` of the CPU, from /proc/cpuinfo where there is one."""
     cpu, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -215,6 +213,14 @@ def machine_info():
                     break
     except OSError:
         pass
+    return cpu, flags
+
+
+def machine_info():
+    """CPU model, core count and library versions, for the report header."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    cpu, flags = cpu_model()
     info = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
             # the widest vector unit and whether TensorFlow runs oneDNN kernels: both decide
             # which convolution kernels (and so which speeds) TensorFlow gets on a CPU

@@ -71,7 +71,8 @@ class ModelSpec:
 
     def info(self):
         return {
-            "name": self.name, "family": self.family, "paper": {**dataclasses.asdict(self.paper), "url": self.paper.link},
+            "name": self.name, "family": self.family,
+            "paper": {**dataclasses.asdict(self.paper), "url": self.paper.link},
             "default_size": self.default_size, "min_size": self.min_size,
             "stage_strides": self.stage_strides, "params": self.params, "flops": self.flops,
             "reference": self.reference, "default_classes": self.default_classes,
