@@ -7,17 +7,25 @@
 """
 
 from . import layers, training, weights
+from .applications import inference_model
 from .backend import USE_LEGACY_KERAS, describe as keras_description, keras
 from .features import feature_extractor
 from .flops import count_flops, count_params
-from .models import BUILDERS as _BUILDERS
+from .models import BUILDERS, __all__ as _MODEL_NAMES
 from .registry import get_model, get_spec, list_models, model_info, register
 
-globals().update(_BUILDERS)
+globals().update(BUILDERS)
+from . import export  # noqa: E402 - last: it builds on the registry
 
 __version__ = "0.1.0"
-__all__ = ["layers", "training", "weights", "export", "keras", "USE_LEGACY_KERAS", "keras_description", "feature_extractor",
-           "count_flops", "count_params", "get_model", "get_spec", "list_models", "model_info",
-           "register", *sorted(_BUILDERS)]
+__all__ = ["layers", "training", "weights", "export", "keras", "USE_LEGACY_KERAS",
+           "keras_description", "feature_extractor", "inference_model", "count_flops",
+           "count_params", "get_model", "get_spec", "list_models", "model_info", "register",
+           *_MODEL_NAMES]
 
-from . import export  # noqa: E402 - last: it builds on the registry
+
+def __dir__():
+    return sorted(__all__)
+
+
+del BUILDERS, _MODEL_NAMES

@@ -24,7 +24,8 @@ def cmd_list(args):
             params_text = f"~{spec.paper_params}M"
         else:
             params_text = _format_count(params)
-        rows.append((name, spec.family, params_text, str(spec.default_size), spec.reference))
+        rows.append((name, spec.family, params_text, str(spec.default_size),
+                     str(spec.reference)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])

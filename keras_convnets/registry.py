@@ -2,9 +2,23 @@
 
 >>> import keras_convnets as kc
 >>> kc.list_models("seresnext*")
-['seresnext101_32x4d', 'seresnext50_32x4d']
+['seresnext101', 'seresnext50']
 >>> kc.model_info("resnet50")["paper"]["arxiv"]
 '1512.03385'
+
+A family module declares each public model once, as an explicit, documented function whose body
+is one call to the family's generic builder, decorated with :func:`register`::
+
+    @register(family="resnet", paper=RESNET, config=ResNetConfig((2, 2, 2, 2), block="basic"),
+              tiny=tiny_config, params=11_689_512, flops=3_628_146_688,
+              reference=Reference("torchvision", "resnet18"))
+    def ResNet18(config, **kwargs):
+        \"\"\"ResNet-18 v1 (He et al. 2015, arXiv:1512.03385, Table 1).\"\"\"
+        return build_resnet("resnet18", config, **kwargs)
+
+The registry passes ``config`` (the full configuration, or the ``tiny`` one for behaviour tests)
+and every other argument as a keyword. Everything the rest of the package needs -- tests, the
+weight porter, the benchmark, the README table -- is read from the :class:`ModelSpec` built here.
 """
 
 import dataclasses
@@ -12,8 +26,6 @@ import difflib
 import fnmatch
 import functools
 import inspect
-
-from .weights import store
 
 #: The ``keras.applications`` builder signature shared by every model; architecture options
 #: follow as keyword arguments.
@@ -46,28 +58,92 @@ class Paper:
 
 
 @dataclasses.dataclass(frozen=True)
+class Reference:
+    """The implementation a model's reference counts come from.
+
+    ``framework`` and ``model`` name it as ``../shared/reference/params.tsv`` does (``"timm"``,
+    ``"resnet18"``); ``in_params_tsv`` says whether that table has the row (otherwise the
+    counts were measured on the implementation the same way, and the tests measure them
+    again). ``framework=None`` means no implementation exists; ``note`` then says what is
+    checked instead (usually the paper's rounded count).
+    """
+
+    framework: str | None
+    model: str = ""
+    in_params_tsv: bool = True
+    note: str = ""
+
+    def __post_init__(self):
+        if self.framework is None and not self.note:
+            raise ValueError("A Reference without an implementation needs a `note`.")
+
+    def __str__(self):
+        if self.framework is None:
+            return self.note
+        text = f"{self.framework} {self.model}"
+        if not self.in_params_tsv:
+            text += " (measured; not in params.tsv)"
+        return f"{text}; {self.note}" if self.note else text
+
+
+def measured(framework, model, note=""):
+    """A reference count measured on ``framework``'s ``model`` (not a params.tsv row)."""
+    return Reference(framework, model, in_params_tsv=False, note=note)
+
+
+def no_reference(note):
+    """No reference implementation: ``note`` says what is checked instead."""
+    return Reference(None, note=note)
+
+
+@dataclasses.dataclass(frozen=True)
+class KerasTwin:
+    """The ``keras.applications`` builder of the same architecture, with the arguments that
+    make it comparable and a note on what still differs (benchmark rows)."""
+
+    builder: str
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    note: str = ""
+    #: our builder options that build keras' layout where our default differs
+    layout_options: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """What the registry knows about one named model.
 
     ``params`` and ``flops`` are the reference implementation's trainable parameter count and
     FLOPs (2 x multiply-adds of convolutions and dense layers) at ``default_size`` with 1000
     classes; ``reference`` names that implementation. ``stage_strides`` gives the stride of
-    each ``<model>_stage<N>_out`` feature map.
+    each ``<model>_stage<N>_out`` feature map. ``config`` is the configuration the public
+    builder builds, ``tiny`` the same topology at a fraction of the cost (behaviour tests).
+    ``module`` is the family module's short name: the weight mapping, if any, lives in
+    ``keras_convnets/weights/mappings/<module>.py``.
     """
 
     name: str
     builder: object
+    function: object
     family: str
+    module: str
     paper: Paper
     default_size: int
     min_size: int
     stage_strides: tuple
+    config: object = None
+    tiny: object = None
     params: int | None = None
     flops: int | None = None
-    reference: str = ""
+    reference: Reference | None = None
     default_classes: int = 1000
     paper_params: float | None = None
     paper_params_scope: str = "trainable"
+    keras_twin: KerasTwin | None = None
+    options: tuple = ()
+
+    def build_tiny(self, **kwargs):
+        """The ``tiny`` configuration, built with the generic builder's own defaults."""
+        return self.function(self.tiny, **kwargs)
 
     def info(self):
         return {
@@ -75,9 +151,10 @@ class ModelSpec:
             "paper": {**dataclasses.asdict(self.paper), "url": self.paper.link},
             "default_size": self.default_size, "min_size": self.min_size,
             "stage_strides": self.stage_strides, "params": self.params, "flops": self.flops,
-            "reference": self.reference, "default_classes": self.default_classes,
+            "reference": str(self.reference or ""), "default_classes": self.default_classes,
             "paper_params_millions": self.paper_params,
             "paper_params_scope": self.paper_params_scope,
+            "keras_twin": self.keras_twin.builder if self.keras_twin else None,
             "builder": self.builder.__name__,
         }
 
@@ -95,47 +172,66 @@ def _signature(extra, default_classes):
     return inspect.Signature(parameters)
 
 
-def register(*, family, paper, default_size=224, min_size=32, stage_strides=(4, 8, 16, 32),
-             params=None, flops=None, reference="", default_classes=1000, paper_params=None,
-             paper_params_scope="trainable", options=None):
-    """Registers a builder under its lower-cased function name.
+_ARGUMENTS_DOC = """
 
-    The decorated function receives every argument as a keyword; positional use follows the
-    ``keras.applications`` order (``include_top, weights, input_tensor, ...``). ``options``
-    documents the architecture options the builder adds (name -> default) in its signature.
+    Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
+    input_shape, pooling, classes, classifier_activation, name``) and the architecture options
+    of :func:`{builder}`. Returns a functional ``keras.Model``."""
+
+
+def register(*, family, paper, config=None, tiny=None, default_size=224, min_size=32,
+             stage_strides=(4, 8, 16, 32), params=None, flops=None, reference=None,
+             default_classes=1000, paper_params=None, paper_params_scope="trainable",
+             options=None, keras_twin=None, generic_builder=None):
+    """Registers ``def Name(config, **kwargs)`` under its lower-cased function name.
+
+    The public builder takes the ``keras.applications`` arguments (positionally in their order,
+    or as keywords) and the architecture ``options`` (name -> default, shown in its signature),
+    and calls the decorated function with ``config`` and every argument as a keyword. ``tiny``
+    is the small configuration behaviour tests build, or a function of ``config`` returning it.
     ``paper_params`` is the paper's own (rounded, millions) count where no reference
     implementation gives an exact one; ``paper_params_scope`` says what the paper counted
-    (``"trainable"``, or ``"conv"`` for convolution weights only).
+    (``"trainable"``, or ``"conv"`` for convolution weights only). ``generic_builder`` names the
+    family's builder in the generated argument documentation.
     """
+    if reference is not None and not isinstance(reference, Reference):
+        raise TypeError(f"`reference` must be a Reference; got {reference!r}.")
 
-    def decorate(builder):
-        name = builder.__name__.lower()
+    def decorate(function):
+        name = function.__name__.lower()
         if name in _REGISTRY:
             raise ValueError(f"A model named {name!r} is already registered.")
         signature = _signature(options or {}, default_classes)
 
-        @functools.wraps(builder)
+        @functools.wraps(function)
         def build(*args, **kwargs):
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError as exc:
-                raise TypeError(f"{builder.__name__}(): {exc}") from None
+                raise TypeError(f"{function.__name__}(): {exc}") from None
             explicit = set(bound.arguments) | set(bound.arguments.get("kwargs", {}))
             bound.apply_defaults()
             arguments = dict(bound.arguments)
             arguments.update(arguments.pop("kwargs", {}))
-            if store.is_named(arguments["weights"]):
-                tag = arguments.pop("weights")
-                return store.load_named(builder, name, tag, arguments, explicit)
-            return builder(**arguments)
+            from .applications.weights import build_with_weights  # the builder resolves tags
+            return build_with_weights(spec, arguments, explicit)
 
         build.__signature__ = signature
+        if generic_builder:
+            build.__doc__ = (function.__doc__ or "").rstrip() + _ARGUMENTS_DOC.format(
+                builder=generic_builder)
+        tiny_config = tiny(config) if callable(tiny) else tiny
         spec = ModelSpec(
-            name=name, builder=build, family=family, paper=paper, default_size=default_size,
-            min_size=min_size, stage_strides=tuple(stage_strides), params=params, flops=flops,
-            reference=reference, default_classes=default_classes, paper_params=paper_params,
-            paper_params_scope=paper_params_scope)
+            name=name, builder=build, function=function, family=family,
+            module=function.__module__.rsplit(".", 1)[-1], paper=paper,
+            default_size=default_size, min_size=min_size, stage_strides=tuple(stage_strides),
+            config=config, tiny=tiny_config, params=params, flops=flops, reference=reference,
+            default_classes=default_classes, paper_params=paper_params,
+            paper_params_scope=paper_params_scope, keras_twin=keras_twin,
+            options=tuple(options or {}))
         build.spec = spec
+        build.config = config
+        build.tiny = spec.build_tiny
         _REGISTRY[name] = spec
         return build
 
@@ -164,6 +260,11 @@ def list_models(pattern="*", family=None):
     return sorted(
         name for name, spec in _REGISTRY.items()
         if fnmatch.fnmatchcase(name, pattern) and (family is None or spec.family == family))
+
+
+def all_specs():
+    """Every registered :class:`ModelSpec`, sorted by name."""
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
 def get_model(name, *args, **kwargs):

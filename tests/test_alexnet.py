@@ -90,7 +90,7 @@ def test_batch_norm_option_replaces_the_response_normalisation():
     ({"groups": 5}, r"groups"),
     ({"input_shape": (94, 94, 3)}, r"`input_shape` height 94 is below the minimum of 95"),
     ({"input_shape": (None, None, 3)}, r"include_top=True flattens the last feature map into "
-                                       r"fc6, so the input size must be fixed"),
+                                       r"the classifier, so the input size must be fixed"),
 ])
 def test_bad_options_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -1,14 +1,28 @@
 """The benchmark machinery (keras_convnets.benchmark, `keras-convnets benchmark`).
 
 Structure only: keys, positive numbers, the direction of the ratio, the CLI's JSON, the
-report. Speed itself is never asserted here; tools/benchmark.py measures it.
+report (tools/benchmark_report.py). Speed itself is never asserted here; tools/benchmark.py
+measures it.
 """
 
+import importlib.util
 import json
+import pathlib
 
 import pytest
 
 from keras_convnets import benchmark, cli
+from keras_convnets.registry import all_specs
+
+ROOT = pathlib.Path(__file__).parents[1]
+
+
+def _tool(name):
+    """The module tools/<name>.py (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_tool", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_speed_ratio_is_ours_over_theirs_in_speed():
@@ -149,8 +163,8 @@ def _fake_results():
 
 
 def test_render_markdown_and_plot(tmp_path):
-    text = benchmark.render_markdown(_fake_results(),
-                                     explanations={"resnet50": "because of the test"})
+    report = _tool("benchmark_report")
+    text = report.render_markdown(_fake_results(), explanations={"resnet50": "because of the test"})
     assert "Test CPU, 2 logical cores" in text and "**200 GFLOP/s**" in text
     assert "## Against keras.applications" in text and "## Against timm / torchvision" in text
     # ours/theirs: slower than keras, faster than torch
@@ -158,24 +172,32 @@ def test_render_markdown_and_plot(tmp_path):
     assert "| resnet50 | resnet | 64 | 2.00 | 3200 | 50% |" in text
     assert "senet154: 9.0 s wall" in text and "resnet50 vs keras, throughput: 0.50x" in text
     assert "because of the test" in text and "## TFLite" in text
-    path = benchmark.plot_throughput_vs_flops(_fake_results(), str(tmp_path / "p" / "plot.png"))
+    path = report.plot_throughput_vs_flops(_fake_results(), str(tmp_path / "p" / "plot.png"))
     assert (tmp_path / "p" / "plot.png").stat().st_size > 1000 and path.endswith("plot.png")
     with pytest.raises(ValueError, match="no throughput"):
-        benchmark.plot_throughput_vs_flops({"models": []}, str(tmp_path / "x.png"))
+        report.plot_throughput_vs_flops({"models": []}, str(tmp_path / "x.png"))
+
+
+def test_the_package_measures_and_tools_report():
+    """Rendering lives in tools/benchmark_report.py: the package needs no matplotlib."""
+    assert not hasattr(benchmark, "render_markdown")
+    assert not any("matplotlib" in path.read_text()
+                   for path in (ROOT / "keras_convnets").rglob("*.py"))
 
 
 def test_the_full_run_covers_every_keras_applications_twin():
     """tools/benchmark.py's default model list -- what BENCHMARKS.md is generated from --
-    includes every architecture shared with keras.applications, and its layout variants
-    parse to shared models."""
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).parents[1] / "tools" / "benchmark.py"
-    spec = importlib.util.spec_from_file_location("benchmark_tool", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert set(benchmark.KERAS_APPLICATIONS) <= set(tool.SHARED)
-    for text in tool.KERAS_LAYOUTS:
-        name, options = benchmark.parse_model(text)
-        assert name in tool.SHARED and options
+    includes every architecture the registry pairs with a keras.applications model, and its
+    layout variants build each twin with its registered ``layout_options``."""
+    tool = _tool("benchmark")
+    twins = {spec.name: spec.keras_twin for spec in all_specs() if spec.keras_twin}
+    assert twins and set(tool.SHARED) == set(twins)
+    for name in twins:  # every twin names a real keras.applications builder
+        assert callable(benchmark.keras_application(name)[0])
+    layouts = dict(map(benchmark.parse_model, tool.KERAS_LAYOUTS))
+    assert layouts == {name: twin.layout_options for name, twin in twins.items()
+                       if twin.layout_options}
+    for name in tool.OTHERS:
+        assert name not in twins and benchmark.torch_reference(name)
+    assert set(tool.QUICK_TFLITE) <= set(tool.SHARED + tool.OTHERS)
+    assert tool.CONSTRUCTION_ONLY

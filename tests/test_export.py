@@ -25,12 +25,19 @@ def tiny(name="resnet18", size=32, classes=10, **kwargs):
 
 
 def keras_probabilities(model, uint8_images, size, preprocessing="unit"):
-    """What the serving graph must compute: bilinear resize, then the preprocessing."""
+    """What the serving graph must compute: bilinear resize, then the preprocessing of
+    docs/serving.md's table."""
     images = tf.image.resize(uint8_images, size, method="bilinear")
     if preprocessing == "unit":
         images = images / 255.0
     elif preprocessing == "imagenet":
         images = (images / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    elif preprocessing == "inception":
+        images = images / 127.5 - 1
+    elif isinstance(preprocessing, dict):
+        images = (images / 255.0 - preprocessing["mean"]) / preprocessing["std"]
+    else:
+        assert preprocessing == "none"  # the pixels as float32 in [0, 255]
     return np.asarray(model(images, training=False)), images
 
 
@@ -105,6 +112,57 @@ def test_saved_model_logits_model_and_imagenet_preprocessing(tmp_path, rng):
     assert out["top_k_classes"].shape == (2, 5)
     meta = kc.export.read_metadata(path)
     assert meta["softmax_added"] is True and meta["preprocessing"]["name"] == "imagenet"
+
+
+@pytest.mark.parametrize("preprocessing", [
+    "inception", "none", {"mean": (0.2, 0.3, 0.4), "std": (0.5, 0.25, 0.2)}],
+    ids=["inception", "none", "custom"])
+def test_saved_model_preprocessing_modes(tmp_path, rng, preprocessing):
+    model = tiny(classes=3)
+    path = kc.export.saved_model(model, tmp_path, top_k=1, preprocessing=preprocessing)
+    images = rng.integers(0, 256, (2, 40, 33, 3), dtype=np.uint8)
+    out = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
+    expected, _ = keras_probabilities(model, images, (32, 32), preprocessing)
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    name = "custom" if isinstance(preprocessing, dict) else preprocessing
+    assert kc.export.read_metadata(path)["preprocessing"]["name"] == name
+
+
+def test_saved_model_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A version is written under a temporary non-numeric name (TF Serving loads numeric
+    versions only) next to the versions and renamed when complete; a failed export leaves the
+    versions as they were and no temporary directory."""
+    model, base = tiny(classes=3), tmp_path / "m"
+    pathlib.Path(kc.export.saved_model(model, tmp_path, name="m", top_k=1), "stamp").touch()
+    save, rename, seen = tf.saved_model.save, os.rename, []
+
+    def save_and_look(obj, export_dir, **kwargs):
+        save(obj, export_dir, **kwargs)
+        seen.append((export_dir, sorted(os.listdir(base))))
+
+    def spy_rename(source, target):
+        seen.append((source, target))
+        rename(source, target)
+
+    monkeypatch.setattr(tf.saved_model, "save", save_and_look)
+    monkeypatch.setattr(os, "rename", spy_rename)
+    kc.export.saved_model(model, tmp_path, name="m", version=2, top_k=1)
+    (staging, listing), renamed = seen
+    assert os.path.dirname(staging) == str(base) and not os.path.basename(staging).isdigit()
+    assert listing == sorted(["1", os.path.basename(staging)])  # no version 2 while written
+    assert renamed == (staging, str(base / "2"))
+    assert sorted(os.listdir(base)) == ["1", "2"]
+
+    def save_half(obj, export_dir, **kwargs):
+        save(obj, export_dir, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_half)
+    for version in (1, 3):
+        with pytest.raises(OSError, match="disk full"):
+            kc.export.saved_model(model, tmp_path, name="m", version=version, top_k=1,
+                                  overwrite=True)
+    assert sorted(os.listdir(base)) == ["1", "2"] and (base / "1" / "stamp").exists()
 
 
 def test_saved_model_refuses_an_existing_version(tmp_path):

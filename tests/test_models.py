@@ -1,7 +1,9 @@
-"""The shared routine every registered model goes through.
+"""The shared routine every registered model goes through -- a new family gets it for free.
 
-Behaviour is checked on each architecture's ``tiny`` variant (same blocks, stem, head, naming and
-options; fewer blocks and 1/8 of the widths), so all of it runs in minutes on two cores. The
+Behaviour is checked on each architecture's ``tiny`` configuration (same blocks, stem, head,
+naming and options; fewer blocks and 1/8 of the widths), so all of it runs in minutes on two
+cores. Names whose tiny networks are the same (all seven ResNeXt-50/101 names, the five scales of
+a ShuffleNet v1 group count, ...) share one run: :func:`distinct_tiny_networks` groups them. The
 named configurations themselves are checked at full size by ``test_reference_counts.py``.
 """
 
@@ -9,9 +11,26 @@ import numpy as np
 import pytest
 
 import keras_convnets as kc
-from keras_convnets.backend import keras
+from keras_convnets.backend import USE_LEGACY_KERAS, keras, tf
+from keras_convnets.layers import SEBlock
 
 ALL_MODELS = kc.list_models()
+
+
+def distinct_tiny_networks():
+    """Registered names grouped by the tiny network they build: the generic builder called,
+    the tiny configuration, the options and the registration's sizes. Returns
+    ``{representative: [names building the same network]}``."""
+    groups = {}
+    for spec in kc.registry.all_specs():
+        key = (spec.module, spec.function.__code__.co_names, repr(spec.tiny), spec.options,
+               spec.default_size, spec.min_size, spec.stage_strides, spec.default_classes)
+        groups.setdefault(key, []).append(spec.name)
+    return {names[0]: names for names in groups.values()}
+
+
+TINY_NETWORKS = distinct_tiny_networks()
+REPRESENTATIVES = sorted(TINY_NETWORKS)
 
 
 def _input_size(spec):
@@ -21,7 +40,7 @@ def _input_size(spec):
 
 def _tiny(spec, **kwargs):
     kwargs.setdefault("input_shape", (_input_size(spec),) * 2 + (3,))
-    return spec.builder.tiny(**kwargs)
+    return spec.build_tiny(**kwargs)
 
 
 def _run(model, x):
@@ -35,6 +54,17 @@ def _images(spec, n=2, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
 
 
+def test_names_that_share_a_run_build_the_same_network():
+    """The grouping is only a saving if it is right: names of one group share the generic
+    builder and tiny configuration, and every name is in exactly one group."""
+    grouped = [name for names in TINY_NETWORKS.values() for name in names]
+    assert sorted(grouped) == ALL_MODELS
+    for names in TINY_NETWORKS.values():
+        specs = [kc.get_spec(n) for n in names]
+        assert len({(s.module, repr(s.tiny), s.options) for s in specs}) == 1, names
+    assert len(REPRESENTATIVES) < len(ALL_MODELS)
+
+
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_registry_entry_is_complete(name):
     spec = kc.get_spec(name)
@@ -45,11 +75,16 @@ def test_registry_entry_is_complete(name):
                     else str(spec.paper.year) in doc), name
     assert spec.min_size <= spec.default_size
     assert list(spec.stage_strides) == sorted(spec.stage_strides)
-    assert spec.params is not None or spec.paper_params is not None or spec.reference, name
-    assert callable(getattr(spec.builder, "tiny", None))
+    assert spec.reference is not None, name
+    assert spec.params is not None or spec.paper_params is not None or spec.reference.note, name
+    assert spec.config is not None and spec.tiny is not None, name
+    # The public builder is the module-level function of that name (greppable, importable).
+    module = __import__(spec.function.__module__, fromlist=["_"])
+    assert getattr(module, spec.builder.__name__) is spec.builder is getattr(
+        kc, spec.builder.__name__)
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_shared_model_behaviour(name, save_and_reload):
     spec = kc.get_spec(name)
     x = _images(spec)
@@ -66,10 +101,10 @@ def test_shared_model_behaviour(name, save_and_reload):
     assert not [layer.name for layer in model.layers
                 if isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) > 1]
 
-    # Two instances in one outer model build, run and survive a .keras round trip (safe_mode,
-    # no custom_objects) with identical outputs.
+    # Two instances in one outer model (the second named <model>_1) build, run and survive a
+    # .keras round trip (safe_mode, no custom_objects) with identical outputs.
     second = _tiny(spec, classes=7)
-    assert second.name != model.name
+    assert second.name == name + "_1"
     inputs = keras.Input(x.shape[1:])
     outer = keras.Model(inputs, keras.layers.Average()([model(inputs), second(inputs)]))
     expected = (probs + _run(second, x)) / 2
@@ -79,16 +114,64 @@ def test_shared_model_behaviour(name, save_and_reload):
     inner = reloaded.get_layer(model.name)
     np.testing.assert_allclose(_run(inner, x), probs, rtol=1e-5, atol=1e-6)
 
-    # Feature extractor on the reloaded model: one map per stage, with the registry's strides.
+    # Feature extractor on the reloaded model: one map per stage, with the registry's strides
+    # and the channels of the layer that ends each stage.
     maps = _run(kc.feature_extractor(inner), x)
     maps = maps if isinstance(maps, list) else [maps]
     assert len(maps) == len(spec.stage_strides)
-    for fmap, stride in zip(maps, spec.stage_strides):
+    for stage, (fmap, stride) in enumerate(zip(maps, spec.stage_strides), start=1):
         assert fmap.shape[1] == x.shape[1] // stride and fmap.shape[2] == x.shape[2] // stride
+        assert fmap.shape[-1] == inner.get_layer(f"{name}_stage{stage}_out").output.shape[-1]
 
-    # Backbone: the last stage's map at any input size (pooling choices: test_builder.py).
+    # Backbone: the last stage's map at any input size, and each pooling.
     keras.backend.clear_session()
     backbone = _tiny(spec, include_top=False, input_shape=(None, None, 3))
     out = _run(backbone, x)
+    channels = maps[-1].shape[-1]
     assert out.shape == (2, x.shape[1] // spec.stage_strides[-1],
-                         x.shape[2] // spec.stage_strides[-1], maps[-1].shape[-1])
+                         x.shape[2] // spec.stage_strides[-1], channels)
+    for pooling, reduce in (("avg", np.mean), ("max", np.max)):
+        pooled = _tiny(spec, include_top=False, pooling=pooling, input_shape=x.shape[1:])
+        pooled.set_weights(backbone.get_weights())
+        np.testing.assert_allclose(_run(pooled, x), reduce(out, axis=(1, 2)), rtol=1e-5,
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_one_training_step_reaches_every_weight(name):
+    """A training-mode step: finite loss, and a finite, non-zero gradient for every trainable
+    weight (a disconnected branch or a frozen-by-mistake layer shows up). The one exception:
+    a 1/8-width SE block can squeeze to a single unit, whose ReLU may be dead for a whole
+    random batch."""
+    spec = kc.get_spec(name)
+    model = _tiny(spec, classes=3)
+    x = _images(spec, n=4, seed=1)
+    y = np.array([0, 1, 2, 1])
+    with tf.GradientTape() as tape:
+        loss = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
+        loss = tf.reduce_mean(loss)
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert np.isfinite(float(loss)) and float(loss) > 0
+    single_unit_se = {id(w) for layer in model.layers if isinstance(layer, SEBlock)
+                      and min(w.shape[-1] for w in layer.weights) == 1 for w in layer.weights}
+    for weight, grad in zip(model.trainable_weights, grads):
+        assert grad is not None, f"{name}: no gradient reaches {weight.path}"
+        grad = np.asarray(tf.convert_to_tensor(grad))
+        assert np.isfinite(grad).all(), weight.path
+        assert np.abs(grad).max() > 0 or id(weight) in single_unit_se, weight.path
+
+
+@pytest.mark.legacy
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_builds_and_runs_in_both_keras_worlds(name):
+    """Every family builds, names its layers and classifies under Keras 3 and under legacy
+    ``tf_keras`` (run by tests/run.sh's TF_USE_LEGACY_KERAS=1 pass)."""
+    if not USE_LEGACY_KERAS:
+        pytest.skip("the legacy-Keras pass runs this; under Keras 3 test_shared_model_behaviour")
+    spec = kc.get_spec(name)
+    model = _tiny(spec, classes=5)
+    assert model.__class__.__module__.startswith("tf_keras" if USE_LEGACY_KERAS else "keras")
+    probs = _run(model, _images(spec))
+    assert probs.shape == (2, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert all(layer.name.startswith(name + "_") for layer in model.layers[1:])

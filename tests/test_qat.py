@@ -59,7 +59,7 @@ def test_qat_converts_to_int8_within_2_points_of_float(digits, tmp_path):
     assert any(type(layer).__name__.startswith("QuantizeWrapper") for layer in quantized.layers)
     _train(quantized, x_train, y_train, epochs=1, learning_rate=0.005)
     int8 = tflite.convert(quantized, quantization="int8", int8_io=True)
-    interpreter = tflite._interpreter(int8)
+    interpreter = tflite.make_interpreter(int8)
     assert np.dtype(interpreter.get_input_details()[0]["dtype"]) == np.int8
     conv_inputs = [interpreter.get_tensor_details()[op["inputs"][0]]["dtype"]
                    for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]

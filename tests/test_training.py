@@ -449,11 +449,12 @@ def test_mixed_precision_rebuilds_only_the_logits_in_float32(name):
     recipe = training.Recipe(drop_rate=0.3)
 
     def build(policy):
+        previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(policy)
         try:
             return build_model(spec, recipe, classes=10, image_size=32, tiny=True)
         finally:
-            keras.mixed_precision.set_global_policy("float32")
+            keras.mixed_precision.set_global_policy(previous)
 
     reference, mixed = build("float32"), build("mixed_float16")
     assert mixed.count_params() == reference.count_params()

@@ -7,12 +7,14 @@
 
 Every architecture shared with ``keras.applications`` is compared against it and against its
 timm/torchvision reference (a worker subprocess, interleaved call by call), plus a few other
-models per family against timm/torchvision. See ``keras_convnets/benchmark.py`` for exactly
-what each number is. (The committed BENCHMARKS.md merges four processes on the idle 2-core
-machine -- the full settings on 11 models, 22 min; the deep ResNets at 160 px, 11 min; the
-ResNetV2 layout variants, ~15 min -- see its header for the exact commands.) Outputs:
-``BENCHMARKS.md`` (repo root), ``docs/benchmarks/benchmark.json``
-(every time of every round) and ``docs/benchmarks/throughput_vs_flops.png``.
+models per family against timm/torchvision. The model lists below follow from the registry
+(``ModelSpec.keras_twin``, ``params``, ``flops``) by the rule stated at each. See
+``keras_convnets/benchmark.py`` for exactly what each number is, ``tools/benchmark_report.py``
+for the report. (The committed BENCHMARKS.md merges four processes on the idle 2-core machine
+-- the full settings on 11 models, 22 min; the deep ResNets at 160 px, 11 min; the ResNetV2
+layout variants, ~15 min -- see its header for the exact commands.) Outputs: ``BENCHMARKS.md``
+(repo root), ``docs/benchmarks/benchmark.json`` (every time of every round) and
+``docs/benchmarks/throughput_vs_flops.png``.
 """
 
 import argparse
@@ -22,22 +24,53 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [ROOT, HERE]
 
+import benchmark_report  # noqa: E402
 from keras_convnets import benchmark  # noqa: E402
+from keras_convnets.registry import all_specs  # noqa: E402
 
-#: every registry model with a keras.applications twin (the most asked-about first)
-SHARED = ["mobilenetv2", "resnet50", "mobilenetv3large", "mobilenetv3small", "mobilenet",
-          "xception", "resnet50v2", "resnet101", "resnet101v2", "resnet152", "resnet152v2"]
-#: a few more per family, against timm/torchvision only
-OTHERS = ["resnet18", "resnext50", "seresnext50", "shufflenetv2_1x"]
-#: our builds in keras.applications' layout where our default differs (compared with keras)
-KERAS_LAYOUTS = [f"resnet{depth}v2:stride_in_last_block=True" for depth in (50, 101, 152)]
-#: big models whose construction time alone is measured
-CONSTRUCTION_ONLY = ["senet154"]
-#: the --quick run times TFLite on these only (conversion dominates otherwise)
-QUICK_TFLITE = ["mobilenetv3large", "mobilenetv2", "mobilenet", "resnet50", "shufflenetv2_1x"]
+# The default lists follow from the registry, so a new model or keras twin needs no edit here.
+SPECS = {spec.name: spec for spec in all_specs()}
+
+
+def by_flops(names):
+    """``names`` cheapest first (FLOPs per image; unknown FLOPs last)."""
+    return sorted(names, key=lambda name: SPECS[name].flops or float("inf"))
+
+
+def _smallest_per_family(specs):
+    """The model with the fewest parameters of each family among ``specs``."""
+    smallest = {}
+    for spec in sorted(specs, key=lambda spec: spec.params):
+        smallest.setdefault(spec.family, spec.name)
+    return list(smallest.values())
+
+
+def _variant(name, options):
+    """The ``NAME:option=value,...`` text that builds ``name`` with ``options``."""
+    return f"{name}:" + ",".join(f"{k}={v!r}" for k, v in options.items())
+
+
+#: every registry model with a keras.applications twin, cheapest first
+SHARED = by_flops(name for name, spec in SPECS.items() if spec.keras_twin)
+#: our builds in keras.applications' layout where our default differs (compared with keras),
+#: from each twin's ``layout_options``
+KERAS_LAYOUTS = [_variant(name, SPECS[name].keras_twin.layout_options) for name in SHARED
+                 if SPECS[name].keras_twin.layout_options]
+#: a few more per family, against timm/torchvision only: of every family without a keras
+#: twin, its smallest model (fewest parameters) that has a timm/torchvision reference
+_TWIN_FAMILIES = {SPECS[name].family for name in SHARED}
+OTHERS = by_flops(_smallest_per_family(
+    spec for spec in SPECS.values() if spec.family not in _TWIN_FAMILIES
+    and spec.params and benchmark.torch_reference(spec.name)))
+#: construction time alone, of the registry's largest model (most parameters)
+CONSTRUCTION_ONLY = [max((s for s in SPECS.values() if s.params), key=lambda s: s.params).name]
+#: the --quick run times TFLite on these only (conversion dominates otherwise): the four
+#: cheapest twins (compared with keras' TFLite too) and the cheapest of OTHERS
+QUICK_TFLITE = SHARED[:4] + OTHERS[:1]
 
 #: why we are slower where we are (diagnosed by hand; printed under the tables)
 EXPLANATIONS = {
@@ -145,10 +178,10 @@ def parse_args(argv=None):
 
 
 def write_outputs(results, args, command):
-    text = benchmark.render_markdown(results, command=command, explanations=EXPLANATIONS)
+    text = benchmark_report.render_markdown(results, command=command, explanations=EXPLANATIONS)
     if os.path.exists(args.plot) or any(m.get("throughput_ips") for m in results["models"]):
         try:
-            benchmark.plot_throughput_vs_flops(results, args.plot)
+            benchmark_report.plot_throughput_vs_flops(results, args.plot)
             rel = os.path.relpath(args.plot, os.path.dirname(os.path.abspath(args.out)))
             text = text.replace("\n## Machine", f"\n![throughput vs FLOPs]({rel})\n\n## Machine",
                                 1)
@@ -184,8 +217,8 @@ def main(argv=None):
         results = merge([json.load(open(path)) for path in args.from_json])
         write_outputs(results, args, results.get("command", "python tools/benchmark.py"))
         return 0
-    names = (args.models if args.models is not None
-             else SHARED[:7] + OTHERS + SHARED[7:] + KERAS_LAYOUTS)
+    # cheapest first, so the deep models come last (a long run can be split there)
+    names = args.models if args.models is not None else by_flops(SHARED + OTHERS) + KERAS_LAYOUTS
     if args.construct and not args.models:
         names = []
     repeats = args.repeats or (3 if args.quick else 5)

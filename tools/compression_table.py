@@ -134,7 +134,7 @@ def tflite_latency_ms(flatbuffer, image, repeats):
     detail = interpreter.get_input_details()[0]
     value = image
     if np.issubdtype(detail["dtype"], np.integer):
-        value = tflite._quantize(image, detail)
+        value = tflite.quantize(image, detail)
 
     def call():
         interpreter.set_tensor(detail["index"], value)

@@ -1,5 +1,5 @@
 """Shared builder plumbing used by every model family."""
 
-from .builder import BuildContext, build_model
+from .builder import BuildContext, Head, build_model, inference_model
 
-__all__ = ["BuildContext", "build_model"]
+__all__ = ["BuildContext", "Head", "build_model", "inference_model"]

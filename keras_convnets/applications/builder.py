@@ -3,9 +3,12 @@
 classification head, naming and weight loading.
 
 A family module describes its body as a function ``body(ctx, x) -> x`` written with the
-:class:`BuildContext` helpers and hands it to :func:`build_model`.
+:class:`BuildContext` helpers and hands it, with a :class:`Head` where the classifier is not
+the default (global average pooling, dropout, a dense classifier with bias), to
+:func:`build_model`.
 """
 
+import dataclasses
 import os
 
 from ..backend import keras
@@ -25,66 +28,72 @@ CONV_INITIALIZER = {"class_name": "VarianceScaling",
 class BuildContext:
     """Creates layers named ``<model name>_<layer name>`` with the model's shared options."""
 
-    def __init__(self, prefix, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9):
+    def __init__(self, prefix, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9,
+                 aux_classes=None, aux_activation="softmax"):
         self.prefix = prefix
         self.norm_kind = check_norm(norm)
         self.bn_epsilon = bn_epsilon
         self.bn_momentum = bn_momentum
+        self.aux_classes = aux_classes
+        self.aux_activation = aux_activation
+        #: the auxiliary classifiers' outputs, in the order the body declared them
+        self.aux_outputs = []
 
     def name(self, suffix):
+        """The full layer name: the model's prefix and ``suffix``."""
         return self.prefix + suffix
 
     # -- convolutions ------------------------------------------------------------------------
-    def conv(self, x, filters, kernel_size, name, strides=1, groups=1, use_bias=False,
-             dilation_rate=1):
-        """A convolution padded like PyTorch's ``padding=k // 2``.
+    def symmetric_pad(self, x, kernel_size, strides, name, dilation_rate=1):
+        """``(x, padding)`` for a convolution padded like PyTorch's ``padding=k // 2``.
 
         Keras' ``"same"`` padding with stride 2 pads only the bottom/right; explicit symmetric
-        zero-padding keeps the arithmetic identical to the reference implementations (and so
-        ported weights give identical outputs).
+        zero-padding (a ``<name>_pad`` layer) keeps the arithmetic identical to the reference
+        implementations, so ported weights give identical outputs. At stride 1 the two agree.
         """
         pad = dilation_rate * (kernel_size - 1) // 2
-        padding = "same"
         if strides > 1 and pad:
-            x = keras.layers.ZeroPadding2D(pad, name=self.name(name + "_pad"))(x)
-            padding = "valid"
-        if groups == 1:
-            layer = keras.layers.Conv2D(
-                filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
-                dilation_rate=dilation_rate, kernel_initializer=CONV_INITIALIZER,
-                name=self.name(name))
-        else:
-            layer = GroupConv2D(
-                filters, kernel_size, strides=strides, padding=padding, groups=groups,
-                use_bias=use_bias, dilation_rate=dilation_rate,
-                kernel_initializer=CONV_INITIALIZER, name=self.name(name))
-        return layer(x)
+            return keras.layers.ZeroPadding2D(pad, name=self.name(name + "_pad"))(x), "valid"
+        return x, "same"
+
+    def conv(self, x, filters, kernel_size, name, strides=1, groups=1, use_bias=False,
+             dilation_rate=1):
+        """A convolution (a :class:`GroupConv2D` when ``groups > 1``) padded like PyTorch's
+        ``padding=k // 2`` (see :meth:`symmetric_pad`)."""
+        x, padding = self.symmetric_pad(x, kernel_size, strides, name, dilation_rate)
+        layer_class = keras.layers.Conv2D if groups == 1 else GroupConv2D
+        extra = {} if groups == 1 else {"groups": groups}
+        return layer_class(
+            filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias,
+            dilation_rate=dilation_rate, kernel_initializer=CONV_INITIALIZER,
+            name=self.name(name), **extra)(x)
 
     def depthwise_conv(self, x, kernel_size, name, strides=1, depth_multiplier=1,
                        dilation_rate=1, use_bias=False):
-        """A depthwise convolution padded like PyTorch's ``padding=k // 2`` (see :meth:`conv`)."""
-        pad = dilation_rate * (kernel_size - 1) // 2
-        padding = "same"
-        if strides > 1 and pad:
-            x = keras.layers.ZeroPadding2D(pad, name=self.name(name + "_pad"))(x)
-            padding = "valid"
+        """A depthwise convolution padded like PyTorch's ``padding=k // 2``."""
+        x, padding = self.symmetric_pad(x, kernel_size, strides, name, dilation_rate)
         return keras.layers.DepthwiseConv2D(
             kernel_size, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
             dilation_rate=dilation_rate, use_bias=use_bias,
             depthwise_initializer=CONV_INITIALIZER, name=self.name(name))(x)
 
     def norm(self, x, name, zero_init=False):
+        """The model's normalisation (``norm=``: batch, sync_batch, group, layer) over the
+        channels of ``x``, with the family's epsilon and momentum; ``zero_init`` starts its
+        scale at zero (the last norm of a residual branch, Goyal et al.)."""
         layer = normalization(self.norm_kind, int(x.shape[-1]), self.name(name),
                               epsilon=self.bn_epsilon, momentum=self.bn_momentum,
                               zero_init=zero_init)
         return layer(x)
 
     def relu(self, x, name):
+        """A ReLU layer named ``name``."""
         return keras.layers.ReLU(name=self.name(name))(x)
 
     def conv_norm_act(self, x, filters, kernel_size, name, strides=1, groups=1, act=True,
                       zero_init=False, suffix=""):
-        """conv -> norm -> ReLU, named ``<name>_conv<suffix>``, ``_bn<suffix>``, ``_relu<suffix>``."""
+        """conv -> norm -> ReLU, named ``<name>_conv<suffix>``, ``_bn<suffix>``,
+        ``_relu<suffix>``."""
         x = self.conv(x, filters, kernel_size, f"{name}_conv{suffix}", strides=strides,
                       groups=groups)
         x = self.norm(x, f"{name}_bn{suffix}", zero_init=zero_init)
@@ -111,13 +120,32 @@ class BuildContext:
 
     # -- blocks ------------------------------------------------------------------------------
     def se(self, x, name, reduction=16, **kwargs):
+        """A squeeze-and-excitation block (:class:`~keras_convnets.layers.SEBlock`) on ``x``;
+        ``kwargs`` go to the layer (``divisor``, ``gate``, ...)."""
         return SEBlock(reduction=reduction, name=self.name(name), **kwargs)(x)
 
     def drop_path(self, x, rate, name):
+        """Stochastic depth on a residual branch at ``rate``; no layer at all when it is 0."""
         return DropPath(rate, name=self.name(name))(x) if rate > 0 else x
 
     def add(self, tensors, name):
+        """The elementwise sum of ``tensors`` (a residual connection)."""
         return keras.layers.Add(name=self.name(name))(tensors)
+
+    # -- auxiliary classifiers ---------------------------------------------------------------
+    def auxiliary_classifier(self, x, name, head, drop_rate=0.0):
+        """Declares an auxiliary classifier on ``x`` (GoogLeNet, Inception-v3, NASNet).
+
+        ``head(ctx, x) -> features`` builds its hidden layers (names under ``name``); the
+        classifier ``<name>_logits`` / ``<name>_predictions`` follows. Built only when the
+        model is built with ``aux_logits=True`` and its top, so the inference model and the
+        backbone carry none of its weights; layer names do not depend on it (weights port).
+        """
+        if self.aux_classes is None:
+            return
+        features = head(self, x)
+        self.aux_outputs.append(_classifier(self, Head(), features, self.aux_classes,
+                                            self.aux_activation, drop_rate, prefix=name + "_"))
 
 
 def _unique_model_name(base):
@@ -183,16 +211,56 @@ def _resolve_input(spec, input_tensor, input_shape, include_top):
     return input_tensor, input_tensor
 
 
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """The classification head ``build_model`` puts on a body, as data.
+
+    ``pool``: ``"avg"`` (global average pooling, named ``avg_pool``) or ``"flatten"`` (the last
+    map flattened, named ``flatten``: the input size must then be fixed; AlexNet, VGG).
+    ``hidden(ctx, x) -> x``: layers between the pooling and the classifier's dropout (AlexNet's
+    fc6-fc7, MobileNetV3's 1280-wide layer); part of the top. ``bias``: whether the classifier
+    (``logits``) has a bias (the authors' ShuffleNets have none).
+    """
+
+    pool: str = "avg"
+    hidden: object = None
+    bias: bool = True
+
+    def __post_init__(self):
+        check_choice("Head.pool", self.pool, ("avg", "flatten"))
+
+
+def _pool_for_classifier(ctx, head, x, model_name):
+    if head.pool == "avg":
+        return keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
+    if None in tuple(x.shape[1:3]):
+        raise ValueError(
+            f"{model_name}: include_top=True flattens the last feature map into the classifier, "
+            f"so the input size must be fixed; got input_shape with spatial dimensions "
+            f"{tuple(x.shape[1:3])} at the last map. Pass input_shape=(H, W, 3) or use "
+            f"include_top=False.")
+    return keras.layers.Flatten(name=ctx.name("flatten"))(x)
+
+
+def _classifier(ctx, head, x, classes, classifier_activation, drop_rate, prefix=""):
+    if drop_rate:
+        x = keras.layers.Dropout(drop_rate, name=ctx.name(prefix + "head_dropout"))(x)
+    x = keras.layers.Dense(classes, use_bias=head.bias, name=ctx.name(prefix + "logits"))(x)
+    # float32 probabilities even under a mixed-precision policy.
+    return keras.layers.Activation(classifier_activation, dtype="float32",
+                                   name=ctx.name(prefix + "predictions"))(x)
+
+
 def build_model(model_name, body, *, include_top=True, weights=None, input_tensor=None,
                 input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
                 name=None, drop_rate=0.0, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9,
-                pre_logits=None, global_pool=None, **unexpected):
+                head=Head(), aux_logits=False, **unexpected):
     """Builds the registered model ``model_name`` around ``body(ctx, x) -> features``.
 
-    ``pre_logits(ctx, pooled) -> x``, where given, adds layers between the classifier's global
-    pooling and its dropout (MobileNetV3's 1280-wide hidden layer); it is part of the top.
-    ``global_pool(ctx, features) -> x`` replaces the classifier's global average pooling
-    (AlexNet flattens its last map into fc6); ``pooling=`` without the top is unaffected.
+    ``head`` (a :class:`Head`) describes the classifier on top. Auxiliary classifiers are
+    declared by the body with :meth:`BuildContext.auxiliary_classifier`; with
+    ``aux_logits=True`` and ``include_top=True`` the model returns ``[predictions, aux1, ...]``
+    (for training: :func:`inference_model` drops them), otherwise they are not built at all.
     """
     spec = get_spec(model_name)
     if unexpected:
@@ -220,22 +288,18 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
         raise ValueError(f"`name` must be a non-empty string; got {name!r}.")
 
     inputs, user_tensor = _resolve_input(spec, input_tensor, input_shape, include_top)
-    ctx = BuildContext(name + "_", norm=norm, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum)
+    ctx = BuildContext(name + "_", norm=norm, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
+                       aux_classes=classes if include_top and aux_logits else None,
+                       aux_activation=classifier_activation)
     x = body(ctx, inputs)
 
     if include_top:
-        if global_pool is None:
-            x = keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
-        else:
-            x = global_pool(ctx, x)
-        if pre_logits is not None:
-            x = pre_logits(ctx, x)
-        if drop_rate:
-            x = keras.layers.Dropout(drop_rate, name=ctx.name("head_dropout"))(x)
-        x = keras.layers.Dense(classes, name=ctx.name("logits"))(x)
-        # float32 probabilities even under a mixed-precision policy.
-        x = keras.layers.Activation(classifier_activation, dtype="float32",
-                                    name=ctx.name("predictions"))(x)
+        x = _pool_for_classifier(ctx, head, x, spec.name)
+        if head.hidden is not None:
+            x = head.hidden(ctx, x)
+        x = _classifier(ctx, head, x, classes, classifier_activation, drop_rate)
+        if ctx.aux_outputs:
+            x = [x, *ctx.aux_outputs]
     elif pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
     elif pooling == "max":
@@ -249,3 +313,11 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+def inference_model(model):
+    """``model`` without its auxiliary classifiers: the same layers and weights, one output (the
+    main predictions). A model without auxiliary classifiers is returned as it is."""
+    if not isinstance(model.outputs, (list, tuple)) or len(model.outputs) == 1:
+        return model
+    return keras.Model(model.inputs, model.outputs[0], name=model.name)

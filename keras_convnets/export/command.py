@@ -104,7 +104,7 @@ def load_model(args):
             return spec, keras.models.load_model(args.model_file, safe_mode=True,
                                                  compile=False)
     size = args.input_size or spec.default_size
-    builder = spec.builder.tiny if args.tiny else spec.builder
+    builder = spec.build_tiny if args.tiny else spec.builder
     model = builder(input_shape=(size, size, 3), classes=args.classes or spec.default_classes,
                     weights=args.weights)
     return spec, model

@@ -39,7 +39,7 @@ def _check_not_mid_pruning(model):
 
 def _check_images(model, tflite_bytes, check_data, representative_data, count, seed):
     """Images to compare on, in the model's input units, a multiple of the graph's batch."""
-    interpreter = _tflite._interpreter(tflite_bytes)
+    interpreter = _tflite.make_interpreter(tflite_bytes)
     shape = tuple(int(d) for d in interpreter.get_input_details()[0]["shape"])
     source = "random uniform [0, 1]"
     images = None
@@ -108,7 +108,7 @@ def tflite(model, path, *, quantization=None, representative_data=None, int8_io=
     with open(path, "wb") as f:
         f.write(data)
 
-    interpreter = _tflite._interpreter(data)
+    interpreter = _tflite.make_interpreter(data)
     (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()[:1]
     report = {
         "path": path, "bytes": len(data), "quantization": quantization or "float32",

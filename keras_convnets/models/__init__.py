@@ -1,17 +1,14 @@
-"""Model families: one module each, a generic builder plus named configurations."""
+"""Model families: one module each, a generic builder plus named configurations.
 
-from . import mobilenet
-from . import resnet
-from . import deep_roots, igc, shiftnet, shufflenet
-from . import xception
-from . import alexnet
+Importing a family module registers its models; :data:`BUILDERS` is read from the registry.
+"""
+
+from . import (alexnet, deep_roots, igc, mobilenet, resnet, shiftnet,  # noqa: F401
+               shufflenet, xception)
+from ..registry import all_specs
 
 #: Every public builder, by its function name.
-BUILDERS = {name: getattr(module, name)
-            for module in (resnet, shufflenet, mobilenet, xception, igc, deep_roots, shiftnet,
-                           alexnet)
-            for name in dir(module)
-            if hasattr(getattr(module, name), "spec")}
+BUILDERS = {spec.builder.__name__: spec.builder for spec in all_specs()}
 
 __all__ = sorted(BUILDERS)
 globals().update(BUILDERS)

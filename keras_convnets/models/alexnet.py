@@ -26,13 +26,13 @@ pool5 (32).
 
 import dataclasses
 
-from ..applications import build_model
+from ..applications import Head, build_model
 from ..applications.builder import CONV_INITIALIZER
 from ..backend import keras
 from ..layers import LocalResponseNormalization
 from ..layers.normalization import NORMS
-from ..registry import Paper, register
-from ..utils import check_choice, check_positive_int, make_divisible
+from ..registry import Paper, Reference, register
+from ..utils import check_choice, check_positive_int, check_rate, make_divisible
 
 ALEXNET = Paper("ImageNet Classification with Deep Convolutional Neural Networks", 2012, None,
                 url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-"
@@ -82,7 +82,8 @@ ALEXNET_OWT_CONFIG = AlexNetConfig(
     groups=1, norm="none")
 
 
-def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, **kwargs):
+def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, drop_path_rate=0.0,
+                  **kwargs):
     """Builds AlexNet from ``cfg`` (the paper's Fig. 2; see the module docstring).
 
     Architecture options:
@@ -92,10 +93,16 @@ def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, **k
             or ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"`` after every convolution
             (before its ReLU) instead.
         drop_rate: the dropout after fc6 and after fc7 (the paper's 0.5).
+        drop_path_rate: accepted for a uniform interface; AlexNet has no residual branch, so
+            only 0 is valid.
     """
     groups = cfg.groups if groups is None else check_positive_int("groups", groups)
     norm = check_choice("norm", cfg.norm if norm is None else norm, ALEXNET_NORMS)
     layer_norm = norm if norm in NORMS else "batch"  # build_model's own choice is unused then
+    if check_rate("drop_path_rate", drop_path_rate):
+        raise ValueError(
+            f"`drop_path_rate`={drop_path_rate} needs residual blocks, and AlexNet has none; "
+            f"use drop_rate for the dropout after fc6 and fc7.")
 
     def body(ctx, x):
         for index, conv in enumerate(cfg.convs, start=1):
@@ -122,25 +129,17 @@ def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, **k
                 x = keras.layers.MaxPooling2D(3, 2, name=ctx.name(pool_name))(x)
         return x
 
-    def flatten(ctx, x):
-        if None in tuple(x.shape[1:3]):
-            raise ValueError(
-                f"{model_name}: include_top=True flattens the last feature map into fc6, so the "
-                f"input size must be fixed; got input_shape with spatial dimensions "
-                f"{tuple(x.shape[1:3])} at the last map. Pass input_shape=(H, W, 3) or use "
-                f"include_top=False.")
-        return keras.layers.Flatten(name=ctx.name("flatten"))(x)
-
-    def hidden_layers(ctx, x):
+    def fully_connected(ctx, x):
+        """fc6 and fc7 on the flattened last map; the dropout after fc7 is build_model's."""
         for index, width in enumerate(cfg.fc, start=6):
             x = keras.layers.Dense(width, name=ctx.name(f"fc{index}"))(x)
             x = keras.layers.ReLU(name=ctx.name(f"fc{index}_relu"))(x)
-            if index < 5 + len(cfg.fc) and drop_rate:  # the last dropout is build_model's
+            if index < 5 + len(cfg.fc) and drop_rate:
                 x = keras.layers.Dropout(drop_rate, name=ctx.name(f"fc{index}_dropout"))(x)
         return x
 
     return build_model(model_name, body, drop_rate=drop_rate, norm=layer_norm,
-                       global_pool=flatten, pre_logits=hidden_layers, **kwargs)
+                       head=Head(pool="flatten", hidden=fully_connected), **kwargs)
 
 
 def tiny_config(cfg):
@@ -150,47 +149,35 @@ def tiny_config(cfg):
     return dataclasses.replace(cfg, convs=convs, fc=tuple(w // 8 for w in cfg.fc))
 
 
-_OPTIONS = {"groups": None, "norm": None, "drop_rate": 0.5}
+#: what both registrations share
+ALEXNETS = dict(family="alexnet", min_size=95, tiny=tiny_config, generic_builder="build_alexnet",
+                options={"groups": None, "norm": None, "drop_rate": 0.5, "drop_path_rate": 0.0})
 
 
-@register(family="alexnet", paper=ALEXNET, default_size=224, min_size=95,
-          stage_strides=(4, 8, 16, 32), params=60_965_224,
-          reference="pytorchcv alexnet with groups=2 on conv2/4/5 (the paper's two-GPU layout)",
-          options=_OPTIONS)
-def AlexNet(**kwargs):
-    """AlexNet (Krizhevsky et al., NIPS 2012, Fig. 2; no arXiv id): the paper's two-GPU
-    layout, 60,965,224 trainable parameters at 224 and 1000 classes, as pytorchcv's ``alexnet``
-    with conv2/4/5 grouped (``groups=1``: 62,378,344, pytorchcv's dense ``alexnet``). Keras
-    adds no BatchNorm statistics here (the response normalisation has no weights). See
-    :func:`build_alexnet`.
-
-    Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
-    input_shape, pooling, classes, classifier_activation, name``) and the options of
-    :func:`build_alexnet`. Returns a functional ``keras.Model``.
+@register(**ALEXNETS, config=ALEXNET_CONFIG, paper=ALEXNET, params=60_965_224,
+          reference=Reference("patched-pytorchcv",
+                              "alexnet + groups=2 on conv2/4/5 (paper 2-GPU layout)"))
+def AlexNet(config, **kwargs):
+    """AlexNet (Krizhevsky et al., "ImageNet Classification with Deep Convolutional Neural
+    Networks", NIPS 2012, Sec. 3 and Fig. 2; no arXiv id): the paper's two-GPU layout,
+    60,965,224 trainable parameters at 224 and 1000 classes, as pytorchcv's ``alexnet`` with
+    conv2/4/5 grouped (``groups=1``: 62,378,344, pytorchcv's dense ``alexnet``). Keras adds no
+    BatchNorm statistics here (the response normalisation has no weights). FLOPs: 1,448,813,632
+    at 224, 7,596,864 more than params.tsv's 1,441,216,768: pytorchcv's conv1 is unpadded (a
+    54x54 map), ours pads 2 as torchvision (55x55).
     """
-    return build_alexnet("alexnet", ALEXNET_CONFIG, **kwargs)
+    return build_alexnet("alexnet", config, **kwargs)
 
 
-@register(family="alexnet", paper=ONE_WEIRD_TRICK, default_size=224, min_size=95,
-          stage_strides=(4, 8, 16, 32), params=61_100_840, flops=1_428_376_960,
-          reference="torchvision alexnet", options=_OPTIONS)
-def AlexNetOWT(**kwargs):
+@register(**ALEXNETS, config=ALEXNET_OWT_CONFIG, paper=ONE_WEIRD_TRICK, params=61_100_840,
+          flops=1_428_376_960, reference=Reference("torchvision", "alexnet"))
+def AlexNetOWT(config, **kwargs):
     """AlexNet as in "One weird trick for parallelizing convolutional neural networks"
     (Krizhevsky 2014, arXiv:1404.5997): one tower of 64-192-384-256-256 filters, no response
     normalisation -- torchvision's ``alexnet``, 61,100,840 trainable parameters. torchvision
     pools adaptively to 6x6 before fc6; at 224 the map is already 6x6, so the two agree there
     (other sizes change fc6's width here), and torchvision's weights port into it with equal
     logits (``keras-convnets port alexnetowt``; ``tests/test_port.py``). Its two dropouts sit
-    before fc6 and fc7, ours after fc6 and fc7 (the paper's places): the same at inference. See
-    :func:`build_alexnet`.
-
-    Takes the ``keras.applications`` arguments and the options of :func:`build_alexnet`.
-    Returns a functional ``keras.Model``.
+    before fc6 and fc7, ours after fc6 and fc7 (the paper's places): the same at inference.
     """
-    return build_alexnet("alexnetowt", ALEXNET_OWT_CONFIG, **kwargs)
-
-
-for _builder, _config in ((AlexNet, ALEXNET_CONFIG), (AlexNetOWT, ALEXNET_OWT_CONFIG)):
-    _builder.config = _config
-    _builder.tiny = (lambda name, cfg: lambda **kwargs: build_alexnet(
-        name, tiny_config(cfg), **kwargs))(_builder.spec.name, _config)
+    return build_alexnet("alexnetowt", config, **kwargs)

@@ -28,7 +28,7 @@ import dataclasses
 
 from ..applications import build_model
 from ..layers import ChannelShuffle
-from ..registry import Paper, register
+from ..registry import Paper, measured, no_reference, register
 from ..utils import check_groups, check_positive_int, check_rate
 
 IGC = Paper("Interleaved Group Convolutions for Deep Neural Networks", 2017, "1707.02725")
@@ -42,11 +42,12 @@ CIFAR = dict(default_size=32, min_size=8, stage_strides=(1, 2, 4), default_class
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class IGCConfig:
-    """``L`` primary and ``M`` secondary partitions at the first stage; ``depth`` layers."""
+    """``L`` primary and ``M`` secondary partitions at the first stage; ``depth`` layers
+    (``None``: the shallowest of the layout, one IGC block or one residual unit per stage)."""
 
     primary: int
     secondary: int
-    depth: int = 20
+    depth: int | None = 20
 
     @property
     def channels(self):
@@ -117,12 +118,15 @@ def build_igcnet(model_name, cfg, *, depth=None, residual=False, drop_path_rate=
 
     Architecture options:
         depth: layers; a plain net has ``(depth - 2) / 3`` IGC blocks per stage, a residual
-            one ``(depth - 2) / 6`` units of two.
+            one ``(depth - 2) / 6`` units of two. Default the configuration's.
         residual: the authors' ``resnet_igc`` layout instead of ``plain_igc``.
-        drop_path_rate: stochastic depth on the residual units (``residual=True`` only).
+        drop_path_rate: stochastic depth on the residual units (``residual=True`` only),
+            rising linearly to this rate at the last unit.
     """
-    depth = cfg.depth if depth is None else check_positive_int("depth", depth)
     step = 6 if residual else 3
+    if depth is not None:
+        depth = check_positive_int("depth", depth)
+    depth = depth or cfg.depth or step + 2
     if depth < step + 2 or (depth - 2) % step:
         raise ValueError(
             f"`depth` must be {step} n + 2 (n >= 1) for a {'residual' if residual else 'plain'} "
@@ -133,58 +137,59 @@ def build_igcnet(model_name, cfg, *, depth=None, residual=False, drop_path_rate=
         body = _igc_residual_body(cfg, drop_path_rate)
     else:
         if drop_path_rate:
-            raise ValueError("`drop_path_rate` applies to residual IGCNets (residual=True) only.")
+            raise ValueError(
+                f"`drop_path_rate`={drop_path_rate} needs residual blocks, and a plain IGCNet "
+                f"has none; pass residual=True (the authors' resnet_igc) or use drop_rate.")
         body = _igc_plain_body(cfg)
     return build_model(model_name, body, **kwargs)
 
 
-IGC_OPTIONS = {"depth": None, "residual": False, "drop_rate": 0.0, "drop_path_rate": 0.0,
-               "norm": "batch"}
 #: The state-of-the-art comparison of arXiv:1707.02725 (CIFAR-10/100, SVHN): depth-20 IGCNets
-#: and their "#Params" column, in millions.
+#: as (L, M, the "#Params" column in millions). The paper counts the convolution and classifier
+#: weights at 100 classes (CIFAR-100), not BatchNorm's scale and shift; that is what
+#: ``tests/test_lightweight_tables.py`` reproduces to its 0.1M (with 10 classes and BN a model
+#: has a little less). No reference implementation exists outside the authors' MXNet code.
 IGC_TABLE = {
     "IGCNet_L16M32": (16, 32, 17.7),
     "IGCNet_L32M26": (32, 26, 24.1),
     "IGCNet_L450M2": (450, 2, 19.3),
 }
-_IGC_DOC = """
+#: what the IGCNet registrations share; the tiny build has L = 2, M = 2 (4/8/16 channels) and
+#: one IGC block (plain) or one unit of two (residual) per stage.
+IGCNETS = dict(family="igc", paper=IGC, **CIFAR, tiny=IGCConfig(2, 2, depth=None),
+               generic_builder="build_igcnet",
+               options={"depth": None, "residual": False, "drop_rate": 0.0,
+                        "drop_path_rate": 0.0, "norm": "batch"})
 
-    Parameters: the paper's #Params column is reproduced, to its 0.1M, by the convolution
-    and classifier weights at 100 classes (CIFAR-100; BatchNorm's scale and shift not
-    counted) -- see ``tests/test_lightweight_tables.py``; with 10 classes and BN this model
-    has a little less. No reference implementation exists outside the authors' MXNet code.
 
-    Takes the ``keras.applications`` arguments and ``depth``, ``residual``, ``drop_rate``,
-    ``drop_path_rate``, ``norm`` (see :func:`build_igcnet`).
-    """
+def _paper_count(millions):
+    """The reference of an IGCNet: its paper count, checked by the tests."""
+    return no_reference(f"no reference implementation; the paper's {millions}M (conv + fc "
+                        f"weights at 100 classes) is checked")
 
-for _name, (_l, _m, _paper) in IGC_TABLE.items():
-    def _make_igc(func_name, cfg, paper_count):
-        model_name = func_name.lower()
 
-        def builder(**kwargs):
-            return build_igcnet(model_name, cfg, **kwargs)
+@register(**IGCNETS, config=IGCConfig(16, 32), reference=_paper_count(17.7))
+def IGCNet_L16M32(config, **kwargs):
+    """IGC-L16M32, depth 20 (Zhang et al. 2017, arXiv:1707.02725, comparison with the state of
+    the art on CIFAR/SVHN): 16 primary partitions of 32 channels, 512 channels in stage 1;
+    17.7M parameters in the paper (convolution and classifier weights at 100 classes)."""
+    return build_igcnet("igcnet_l16m32", config, **kwargs)
 
-        builder.__name__ = builder.__qualname__ = func_name
-        builder.__doc__ = (
-            f"IGC-L{cfg.primary}M{cfg.secondary}, depth {cfg.depth} (Zhang et al. 2017, "
-            f"arXiv:1707.02725, comparison with the state of the art on CIFAR/SVHN): "
-            f"{cfg.primary} primary partitions, {cfg.secondary} secondary partitions at "
-            f"{cfg.channels} channels in stage 1; {paper_count}M parameters in the paper."
-            + _IGC_DOC)
-        registered = register(
-            family="igc", paper=IGC, options=IGC_OPTIONS,
-            reference=f"no reference implementation; the paper's {paper_count}M (conv + fc "
-                      f"weights at 100 classes) is checked", **CIFAR)(builder)
-        registered.config = cfg
-        # Same blocks, head and options: L = 2, M = 2 (4/8/16 channels), one block (plain) or
-        # one unit of two blocks (residual) per stage.
-        registered.tiny = lambda **kwargs: build_igcnet(
-            model_name, IGCConfig(2, 2, depth=5 if not kwargs.get("residual") else 8),
-            **kwargs)
-        return registered
 
-    globals()[_name] = _make_igc(_name, IGCConfig(_l, _m), _paper)
+@register(**IGCNETS, config=IGCConfig(32, 26), reference=_paper_count(24.1))
+def IGCNet_L32M26(config, **kwargs):
+    """IGC-L32M26, depth 20 (arXiv:1707.02725, the state-of-the-art comparison): 32 primary
+    partitions of 26 channels, 832 in stage 1; the largest of the three, 24.1M parameters in
+    the paper."""
+    return build_igcnet("igcnet_l32m26", config, **kwargs)
+
+
+@register(**IGCNETS, config=IGCConfig(450, 2), reference=_paper_count(19.3))
+def IGCNet_L450M2(config, **kwargs):
+    """IGC-L450M2, depth 20 (arXiv:1707.02725): 450 primary partitions of only 2 channels (900
+    in stage 1), so the 3x3s are nearly channel-wise and the secondary 1x1 has two partitions
+    of 450 channels; 19.3M parameters in the paper's table."""
+    return build_igcnet("igcnet_l450m2", config, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,46 +235,52 @@ def _clc_body(cfg):
     return body
 
 
-def build_clcnet(model_name, cfg, **kwargs):
-    """Builds a clcNet (arXiv:1712.06145); options: ``drop_rate``, ``norm``."""
+def build_clcnet(model_name, cfg, *, drop_path_rate=0.0, **kwargs):
+    """Builds a clcNet (arXiv:1712.06145): a 3x3/2 stem of ``cfg.stem``, CLC blocks of
+    ``cfg.widths`` channels (the first of each stage strided, ``cfg.repeats`` more), global
+    pooling and a linear classifier.
+
+    Architecture options: ``drop_rate``, ``norm``, and ``drop_path_rate``, accepted for a
+    uniform interface: clcNet has no residual branch, so only 0 is valid.
+    """
+    if check_rate("drop_path_rate", drop_path_rate):
+        raise ValueError(
+            f"`drop_path_rate`={drop_path_rate} needs residual blocks, and clcNet has none; "
+            f"use drop_rate for dropout before the classifier.")
     return build_model(model_name, _clc_body(cfg), **kwargs)
 
 
-CLC_OPTIONS = {"drop_rate": 0.0, "norm": "batch"}
+def clc_tiny_config(cfg):
+    """One stride-1 block in stages 1 and 3, none in 2 and 4, 1/8 of the widths."""
+    return dataclasses.replace(cfg, repeats=(1, 0, 1, 0), widths=(8, 16, 32, 64, 128), stem=8)
+
+
 #: name: ((a, b, c, d), trainable parameters counted from the author's models/clcnet.lua)
 CLC_TABLE = {
     "CLCNet_A": ((1, 1, 5, 2), 3_253_640),
     "CLCNet_B": ((1, 1, 7, 3), 4_085_128),
 }
+#: what the clcNet registrations share. Their counts are the author's Torch model definition's
+#: (models/clcnet.lua; BN scale and shift included, bias-free convolutions): the paper's text
+#: gives none we could check.
+CLCNETS = dict(family="igc", paper=CLC, stage_strides=(2, 4, 8, 16, 32), tiny=clc_tiny_config,
+               generic_builder="build_clcnet",
+               options={"drop_rate": 0.0, "drop_path_rate": 0.0, "norm": "batch"})
+_LUA = "counted from models/clcnet.lua"
 
-for _name, (_repeats, _params) in CLC_TABLE.items():
-    def _make_clc(func_name, cfg, params):
-        model_name = func_name.lower()
 
-        def builder(**kwargs):
-            return build_clcnet(model_name, cfg, **kwargs)
+@register(**CLCNETS, config=CLCConfig((1, 1, 5, 2)), params=3_253_640,
+          reference=measured("dqzhang17/clcnet.torch", "clcneta", note=_LUA))
+def CLCNet_A(config, **kwargs):
+    """clcNet-A (Zhang 2017, arXiv:1712.06145; layer configuration (a, b, c, d) = (1, 1, 5, 2)
+    as the author's clcnet.torch): a 3x3/2 stem of 32, CLC blocks of 64 to 1024 channels;
+    3,253,640 trainable parameters."""
+    return build_clcnet("clcnet_a", config, **kwargs)
 
-        builder.__name__ = builder.__qualname__ = func_name
-        builder.__doc__ = (
-            f"clcNet-{func_name[-1]} (Zhang 2017, arXiv:1712.06145; layer configuration "
-            f"(a, b, c, d) = {cfg.repeats} as the author's clcnet.torch): a 3x3/2 stem of 32, "
-            f"CLC blocks of 64, 128, 256, 512, 1024 channels (the first of each stage strided), "
-            f"global pooling, a linear classifier. Trainable parameters: {params:,}, counted "
-            f"from the author's Torch model definition (models/clcnet.lua; BN scale and shift "
-            f"included, bias-free convolutions) -- no count is given in the paper's text that "
-            f"we could check.\n\n    Takes the ``keras.applications`` arguments and "
-            f"``drop_rate``, ``norm``.")
-        registered = register(
-            family="igc", paper=CLC, options=CLC_OPTIONS, stage_strides=(2, 4, 8, 16, 32),
-            params=params,
-            reference=f"dqzhang17/clcnet.torch clcnet{func_name[-1].lower()} (counted from "
-                      f"models/clcnet.lua; not in params.tsv)")(builder)
-        registered.config = cfg
-        tiny_cfg = dataclasses.replace(cfg, repeats=(1, 0, 1, 0), widths=(8, 16, 32, 64, 128),
-                                       stem=8)
-        registered.tiny = lambda **kwargs: build_clcnet(model_name, tiny_cfg, **kwargs)
-        return registered
 
-    globals()[_name] = _make_clc(_name, CLCConfig(_repeats), _params)
-
-del _name, _l, _m, _paper, _repeats, _params
+@register(**CLCNETS, config=CLCConfig((1, 1, 7, 3)), params=4_085_128,
+          reference=measured("dqzhang17/clcnet.torch", "clcnetb", note=_LUA))
+def CLCNet_B(config, **kwargs):
+    """clcNet-B (Zhang 2017, arXiv:1712.06145): clcNet-A two blocks deeper at 512 channels and
+    one at 1024, (a, b, c, d) = (1, 1, 7, 3); 4,085,128 trainable parameters."""
+    return build_clcnet("clcnet_b", config, **kwargs)

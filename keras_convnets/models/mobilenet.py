@@ -31,10 +31,10 @@ layer is the block's sum, or, for a block without shortcut, its projection's Bat
 import dataclasses
 import math
 
-from ..applications import build_model
+from ..applications import Head, build_model
 from ..backend import keras
 from ..layers import HardSwish
-from ..registry import Paper, register
+from ..registry import KerasTwin, Paper, Reference, measured, register
 from ..utils import check_positive_int, check_rate, make_divisible
 
 MOBILENET = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
@@ -59,11 +59,26 @@ def _width(channels, alpha):
 
 
 def _act(ctx, x, kind, name):
+    """The family's activations: ``"relu"``, ``"relu6"`` or ``"hard_swish"``."""
     if kind == "relu":
-        return keras.layers.ReLU(name=ctx.name(name))(x)
+        return ctx.relu(x, name)
     if kind == "relu6":
         return keras.layers.ReLU(6.0, name=ctx.name(name))(x)
     return HardSwish(name=ctx.name(name))(x)
+
+
+def _conv_norm_act(ctx, x, filters, kernel, name, act, strides=1, out_name=None):
+    """:meth:`BuildContext.conv_norm_act` with the activation ``act``, named ``<name>_act``
+    (or ``out_name``)."""
+    x = ctx.conv_norm_act(x, filters, kernel, name, strides=strides, act=False)
+    return _act(ctx, x, act, out_name or name + "_act")
+
+
+def _depthwise_norm_act(ctx, x, kernel, name, act, strides=1, depth_multiplier=1):
+    """Depthwise convolution -> norm -> ``act``, named ``<name>_dw_conv/_dw_bn/_dw_act``."""
+    x = ctx.depthwise_conv(x, kernel, name + "_dw_conv", strides=strides,
+                           depth_multiplier=depth_multiplier)
+    return _act(ctx, ctx.norm(x, name + "_dw_bn"), act, name + "_dw_act")
 
 
 def _stage_outputs(strides, first_stage, close_last):
@@ -84,12 +99,6 @@ def _stage_outputs(strides, first_stage, close_last):
     return names, stage
 
 
-def _conv_norm_act(ctx, x, filters, kernel, name, act, strides=1, out_name=None):
-    x = ctx.conv(x, filters, kernel, name + "_conv", strides=strides)
-    x = ctx.norm(x, name + "_bn")
-    return _act(ctx, x, act, out_name or name + "_act")
-
-
 def _inverted_residual(ctx, x, hidden, out, kernel, stride, act, se, name, drop_path_rate,
                        out_name):
     """1x1 expansion (skipped when ``hidden`` equals the input width) -> depthwise ->
@@ -100,8 +109,7 @@ def _inverted_residual(ctx, x, hidden, out, kernel, stride, act, se, name, drop_
     y = x
     if hidden != in_channels:
         y = _conv_norm_act(ctx, y, hidden, 1, name + "_expand", act)
-    y = ctx.depthwise_conv(y, kernel, name + "_dw_conv", strides=stride)
-    y = _act(ctx, ctx.norm(y, name + "_dw_bn"), act, name + "_dw_act")
+    y = _depthwise_norm_act(ctx, y, kernel, name, act, strides=stride)
     if se:
         # torchvision / timm / TF: squeeze to make_divisible(expanded / 4, 8), ReLU, hard gate.
         y = ctx.se(y, name + "_se", reduction=4, divisor=8, gate="hard_sigmoid")
@@ -122,32 +130,8 @@ def _check_drop_path(drop_path_rate, allowed, what):
     return drop_path_rate
 
 
-def _named(func_name, builder_fn, cfg, doc, options, tiny, **registration):
-    """Defines and registers the named builder ``func_name`` for ``cfg``."""
-    model_name = func_name.lower()
-
-    def builder(**kwargs):
-        return builder_fn(model_name, cfg, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = func_name
-    builder.__doc__ = doc + _COMMON_DOC
-    registered = register(options=options, stage_strides=STAGE_STRIDES, **registration)(builder)
-    registered.config = cfg
-
-    def build_tiny(**kwargs):
-        kwargs.setdefault("alpha", cfg.alpha / 4)
-        return builder_fn(model_name, tiny(cfg), **kwargs)
-
-    registered.tiny = build_tiny
-    return registered
-
-
-_COMMON_DOC = """
-
-    Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
-    input_shape, pooling, classes, classifier_activation, name``) and the options of the
-    generic builder named below. Returns a functional ``keras.Model``.
-    """
+#: what every MobileNet registration shares
+_FAMILY = dict(default_size=224, stage_strides=STAGE_STRIDES)
 
 
 # -- MobileNet v1 ----------------------------------------------------------------------------
@@ -191,9 +175,8 @@ def build_mobilenet_v1(model_name, cfg, *, alpha=None, depth_multiplier=1, drop_
         x = _conv_norm_act(ctx, x, _width(cfg.stem, alpha), 3, "stem", "relu6", strides=2)
         for i, ((filters, stride), out_name) in enumerate(zip(cfg.blocks, out_names), start=1):
             name = f"block{i}"
-            x = ctx.depthwise_conv(x, 3, name + "_dw_conv", strides=stride,
-                                   depth_multiplier=depth_multiplier)
-            x = _act(ctx, ctx.norm(x, name + "_dw_bn"), "relu6", name + "_dw_act")
+            x = _depthwise_norm_act(ctx, x, 3, name, "relu6", strides=stride,
+                                    depth_multiplier=depth_multiplier)
             x = _conv_norm_act(ctx, x, _width(filters, alpha), 1, name + "_pw", "relu6",
                                out_name=out_name)
         return x
@@ -202,28 +185,54 @@ def build_mobilenet_v1(model_name, cfg, *, alpha=None, depth_multiplier=1, drop_
     return build_model(model_name, body, drop_rate=drop_rate, **kwargs)
 
 
-def _tiny_v1(cfg):
-    """One block per resolution, plus a stride-1 block at the first and fourth."""
-    return dataclasses.replace(cfg, blocks=((64, 1), (128, 2), (128, 1), (256, 2), (512, 2),
-                                            (512, 1), (1024, 2)))
+def tiny_v1(cfg):
+    """One block per resolution, plus a stride-1 block at the first and fourth; a quarter of
+    the width."""
+    return dataclasses.replace(cfg, alpha=cfg.alpha / 4, blocks=(
+        (64, 1), (128, 2), (128, 1), (256, 2), (512, 2), (512, 1), (1024, 2)))
 
 
 V1_OPTIONS = {"alpha": None, "depth_multiplier": 1, "drop_rate": None, "drop_path_rate": 0.0,
               "norm": "batch"}
-_V1 = dict(family="mobilenet", paper=MOBILENET, default_size=224)
-_V1_TABLE = {
-    # name: (alpha, params, FLOPs at 224; all timm _gen_mobilenet_v1 = pytorchcv mobilenet_w*)
-    "MobileNet": (1.0, 4_231_976, 1_137_480_704, "timm mobilenetv1_100"),
-    "MobileNet_075": (0.75, 2_585_560, 650_800_896, "timm _gen_mobilenet_v1(mult=0.75)"),
-    "MobileNet_050": (0.5, 1_331_592, 298_994_176, "timm _gen_mobilenet_v1(mult=0.5)"),
-    "MobileNet_025": (0.25, 470_072, 82_060_544, "timm _gen_mobilenet_v1(mult=0.25)"),
-}
-for _name, (_alpha, _params, _flops, _ref) in _V1_TABLE.items():
-    globals()[_name] = _named(
-        _name, build_mobilenet_v1, MobileNetV1Config(alpha=_alpha),
-        f"{_alpha} MobileNet-224 (Howard et al. 2017, arXiv:1704.04861, Table 1; width "
-        f"multiplier alpha = {_alpha}, Table 6). See :func:`build_mobilenet_v1`.",
-        V1_OPTIONS, _tiny_v1, params=_params, flops=_flops, reference=_ref, **_V1)
+# Every width is a params.tsv row: timm's mobilenetv1_100 and, narrower, its _gen_mobilenet_v1
+# generator (= pytorchcv mobilenet_w*).
+V1 = dict(_FAMILY, family="mobilenet", paper=MOBILENET, tiny=tiny_v1, options=V1_OPTIONS,
+          generic_builder="build_mobilenet_v1")
+
+
+@register(**V1, config=MobileNetV1Config(), params=4_231_976, flops=1_137_480_704,
+          reference=Reference("timm", "mobilenetv1_100"),
+          keras_twin=KerasTwin("MobileNet", {"alpha": 1.0},
+                               "keras: dropout + 1x1-conv classifier"))
+def MobileNet(config, **kwargs):
+    """1.0 MobileNet-224 (Howard et al. 2017, arXiv:1704.04861, Table 1): a stride-2 stem and
+    13 depthwise-separable blocks from 32 to 1024 channels; 4.2M parameters and 569M
+    multiply-adds in Table 6."""
+    return build_mobilenet_v1("mobilenet", config, **kwargs)
+
+
+@register(**V1, config=MobileNetV1Config(alpha=0.75), params=2_585_560, flops=650_800_896,
+          reference=Reference("timm", "_gen_mobilenet_v1(mult=0.75)"))
+def MobileNet_075(config, **kwargs):
+    """0.75 MobileNet-224 (Howard et al. 2017, arXiv:1704.04861, Table 1; width multiplier
+    alpha = 0.75, Table 6)."""
+    return build_mobilenet_v1("mobilenet_075", config, **kwargs)
+
+
+@register(**V1, config=MobileNetV1Config(alpha=0.5), params=1_331_592, flops=298_994_176,
+          reference=Reference("timm", "_gen_mobilenet_v1(mult=0.5)"))
+def MobileNet_050(config, **kwargs):
+    """0.5 MobileNet-224 (arXiv:1704.04861, Table 6): every layer of Table 1 at half width, 16
+    to 512 channels."""
+    return build_mobilenet_v1("mobilenet_050", config, **kwargs)
+
+
+@register(**V1, config=MobileNetV1Config(alpha=0.25), params=470_072, flops=82_060_544,
+          reference=Reference("timm", "_gen_mobilenet_v1(mult=0.25)"))
+def MobileNet_025(config, **kwargs):
+    """0.25 MobileNet-224, the narrowest of Table 6 (Howard et al. 2017, arXiv:1704.04861): 8
+    to 256 channels, 0.5M parameters and 41M multiply-adds."""
+    return build_mobilenet_v1("mobilenet_025", config, **kwargs)
 
 
 # -- MobileNetV2 -----------------------------------------------------------------------------
@@ -277,36 +286,71 @@ def build_mobilenet_v2(model_name, cfg, *, alpha=None, drop_rate=None, drop_path
     return build_model(model_name, body, drop_rate=drop_rate, **kwargs)
 
 
-def _tiny_v2(cfg):
-    """Two blocks (the second residual) in the 24-channel stage, one in each other row, and a
-    160-wide last convolution."""
+def tiny_v2(cfg):
+    """Two blocks (the second residual) in the 24-channel stage, one in each other row, a
+    160-wide last convolution and a quarter of the width."""
     blocks = tuple((t, c, min(n, 2) if i == 1 else 1, s) for i, (t, c, n, s)
                    in enumerate(cfg.blocks))
-    return dataclasses.replace(cfg, blocks=blocks, last_channels=160)
+    return dataclasses.replace(cfg, alpha=cfg.alpha / 4, blocks=blocks, last_channels=160)
 
 
 V2_OPTIONS = {"alpha": None, "drop_rate": None, "drop_path_rate": 0.0, "norm": "batch"}
-_V2 = dict(family="mobilenet_v2", paper=MOBILENET_V2, default_size=224)
-_V2_TABLE = {
-    # name: (alpha, params, FLOPs at 224, reference); torchvision mobilenet_v2(width_mult=a)
-    # and timm mobilenetv2_* agree wherever both exist.
-    "MobileNetV2_035": (0.35, 1_677_128, 118_571_616,
-                        "torchvision mobilenet_v2(width_mult=0.35) (measured)"),
-    "MobileNetV2_050": (0.5, 1_968_680, 194_263_680,
-                        "torchvision mobilenet_v2(width_mult=0.5) (measured)"),
-    "MobileNetV2_075": (0.75, 2_636_424, 418_139_584,
-                        "torchvision mobilenet_v2(width_mult=0.75) (measured)"),
-    "MobileNetV2": (1.0, 3_504_872, 601_548_544, "torchvision mobilenet_v2"),
-    "MobileNetV2_130": (1.3, 5_386_792, 1_018_749_120,
-                        "torchvision mobilenet_v2(width_mult=1.3) (measured)"),
-    "MobileNetV2_140": (1.4, 6_108_776, 1_164_391_648, "torchvision mobilenet_v2(width_mult=1.4)"),
-}
-for _name, (_alpha, _params, _flops, _ref) in _V2_TABLE.items():
-    globals()[_name] = _named(
-        _name, build_mobilenet_v2, MobileNetV2Config(alpha=_alpha),
-        f"MobileNetV2 {_alpha} (Sandler et al. 2018, arXiv:1801.04381, Table 2; width "
-        f"multiplier {_alpha}). See :func:`build_mobilenet_v2`.",
-        V2_OPTIONS, _tiny_v2, params=_params, flops=_flops, reference=_ref, **_V2)
+# torchvision's mobilenet_v2(width_mult=a) and timm's mobilenetv2_* agree wherever both exist;
+# params.tsv has the rows of 1.0 and 1.4, the other widths are measured on torchvision.
+V2 = dict(_FAMILY, family="mobilenet_v2", paper=MOBILENET_V2, tiny=tiny_v2,
+          options=V2_OPTIONS, generic_builder="build_mobilenet_v2")
+
+
+@register(**V2, config=MobileNetV2Config(alpha=0.35), params=1_677_128, flops=118_571_616,
+          reference=measured("torchvision", "mobilenet_v2(width_mult=0.35)"))
+def MobileNetV2_035(config, **kwargs):
+    """MobileNetV2 0.35 (Sandler et al. 2018, arXiv:1801.04381, Table 2; width multiplier
+    0.35): the stem rounds up to 16 channels, the last block is 112 wide and the final 1x1
+    convolution keeps its 1280."""
+    return build_mobilenet_v2("mobilenetv2_035", config, **kwargs)
+
+
+@register(**V2, config=MobileNetV2Config(alpha=0.5), params=1_968_680, flops=194_263_680,
+          reference=measured("torchvision", "mobilenet_v2(width_mult=0.5)"))
+def MobileNetV2_050(config, **kwargs):
+    """MobileNetV2 0.5 (arXiv:1801.04381, Table 2 at half width): blocks of 8 to 160
+    channels before the final 1280-wide convolution."""
+    return build_mobilenet_v2("mobilenetv2_050", config, **kwargs)
+
+
+@register(**V2, config=MobileNetV2Config(alpha=0.75), params=2_636_424, flops=418_139_584,
+          reference=measured("torchvision", "mobilenet_v2(width_mult=0.75)"))
+def MobileNetV2_075(config, **kwargs):
+    """MobileNetV2 0.75 (Sandler et al. 2018, arXiv:1801.04381, Table 2; width multiplier
+    0.75): a 24-wide stem, 240 channels in the last block."""
+    return build_mobilenet_v2("mobilenetv2_075", config, **kwargs)
+
+
+@register(**V2, config=MobileNetV2Config(), params=3_504_872, flops=601_548_544,
+          reference=Reference("torchvision", "mobilenet_v2"),
+          keras_twin=KerasTwin("MobileNetV2", {"alpha": 1.0}))
+def MobileNetV2(config, **kwargs):
+    """MobileNetV2 1.0 (Sandler et al. 2018, arXiv:1801.04381, Table 2): 17 inverted residual
+    blocks from 16 to 320 channels and a 1280-wide final 1x1 convolution; 3.4M parameters and
+    300M multiply-adds (Table 4)."""
+    return build_mobilenet_v2("mobilenetv2", config, **kwargs)
+
+
+@register(**V2, config=MobileNetV2Config(alpha=1.3), params=5_386_792, flops=1_018_749_120,
+          reference=measured("torchvision", "mobilenet_v2(width_mult=1.3)"))
+def MobileNetV2_130(config, **kwargs):
+    """MobileNetV2 1.3 (arXiv:1801.04381, Table 2; width multiplier 1.3). Above 1 the final
+    1x1 convolution widens too, to 1664."""
+    return build_mobilenet_v2("mobilenetv2_130", config, **kwargs)
+
+
+@register(**V2, config=MobileNetV2Config(alpha=1.4), params=6_108_776, flops=1_164_391_648,
+          reference=Reference("torchvision", "mobilenet_v2(width_mult=1.4)"))
+def MobileNetV2_140(config, **kwargs):
+    """MobileNetV2 1.4 (Sandler et al. 2018, arXiv:1801.04381, Table 2; 6.9M parameters and
+    585M multiply-adds in Table 4): a 48-wide stem, 448 channels in the last block, a final
+    convolution of 1792."""
+    return build_mobilenet_v2("mobilenetv2_140", config, **kwargs)
 
 
 # -- MobileNetV3 -----------------------------------------------------------------------------
@@ -347,6 +391,11 @@ class MobileNetV3Config:
     stem: int = 16
     last_expansion: int = 6  # the final 1x1 convolution: 6x the last block's width
     drop_rate: float = 0.2
+
+
+#: Table 1 (Large) and Table 2 (Small), with their 1280- and 1024-wide hidden head layers
+LARGE = MobileNetV3Config(V3_LARGE, head_channels=1280)
+SMALL = MobileNetV3Config(V3_SMALL, head_channels=1024)
 
 
 def build_mobilenet_v3(model_name, cfg, *, alpha=None, minimalistic=None, drop_rate=None,
@@ -397,52 +446,93 @@ def build_mobilenet_v3(model_name, cfg, *, alpha=None, minimalistic=None, drop_r
         return _conv_norm_act(ctx, x, int(x.shape[-1]) * cfg.last_expansion, 1, "last",
                               top_act, out_name=f"stage{last_stage}_out")
 
-    def pre_logits(ctx, x):
+    def hidden(ctx, x):
         # timm's conv_head (1x1 conv with bias on the pooled map) / torchvision's classifier[0].
         x = keras.layers.Dense(head_channels, name=ctx.name("head_dense"))(x)
         return _act(ctx, x, top_act, "head_act")
 
     drop_rate = cfg.drop_rate if drop_rate is None else drop_rate
-    return build_model(model_name, body, drop_rate=drop_rate, pre_logits=pre_logits, **kwargs)
+    return build_model(model_name, body, drop_rate=drop_rate, head=Head(hidden=hidden),
+                       **kwargs)
 
 
-def _tiny_v3(cfg):
+def tiny_v3(cfg):
     """The first block of each resolution and the one after it (a residual block where the
-    table has one), and a 128-wide hidden head layer."""
+    table has one), a 128-wide hidden head layer and a quarter of the width."""
     strides = [b[-1] for b in cfg.blocks]
     keep = [i for i in range(len(strides)) if i == 0 or strides[i] > 1 or strides[i - 1] > 1]
-    return dataclasses.replace(cfg, blocks=tuple(cfg.blocks[i] for i in keep),
-                               head_channels=128)
+    return dataclasses.replace(cfg, alpha=cfg.alpha / 4, head_channels=128,
+                               blocks=tuple(cfg.blocks[i] for i in keep))
 
 
 V3_OPTIONS = {"alpha": None, "minimalistic": None, "drop_rate": None, "drop_path_rate": 0.0,
               "norm": "batch"}
-_V3 = dict(family="mobilenet_v3", paper=MOBILENET_V3, default_size=224)
-_V3_TABLE = {
-    # name: (Large?, alpha, minimalistic, params, FLOPs at 224, reference)
-    "MobileNetV3Large": (True, 1.0, False, 5_483_032, 433_179_520,
-                         "torchvision mobilenet_v3_large"),
-    "MobileNetV3Large_075": (True, 0.75, False, 3_993_528, 309_121_248,
-                             "timm mobilenetv3_large_075 (measured)"),
-    "MobileNetV3LargeMinimal": (True, 1.0, True, 3_924_288, 418_273_408,
-                                "timm tf_mobilenetv3_large_minimal_100 (measured)"),
-    "MobileNetV3Small": (False, 1.0, False, 2_542_856, 113_020_800,
-                         "torchvision mobilenet_v3_small"),
-    "MobileNetV3Small_075": (False, 0.75, False, 2_041_872, 86_798_688,
-                             "timm mobilenetv3_small_075 (measured)"),
-    "MobileNetV3Small_050": (False, 0.5, False, 1_593_224, 48_377_376,
-                             "timm mobilenetv3_small_050 (measured)"),
-    "MobileNetV3SmallMinimal": (False, 1.0, True, 2_044_736, 104_576_896,
-                                "timm tf_mobilenetv3_small_minimal_100 (measured)"),
-}
-for _name, (_large, _alpha, _minimal, _params, _flops, _ref) in _V3_TABLE.items():
-    _size = "Large" if _large else "Small"
-    globals()[_name] = _named(
-        _name, build_mobilenet_v3,
-        MobileNetV3Config(V3_LARGE if _large else V3_SMALL, 1280 if _large else 1024,
-                          alpha=_alpha, minimalistic=_minimal),
-        f"MobileNetV3-{_size} {_alpha}{' minimalistic' if _minimal else ''} (Howard et al. "
-        f"2019, arXiv:1905.02244, Table {1 if _large else 2}). See :func:`build_mobilenet_v3`.",
-        V3_OPTIONS, _tiny_v3, params=_params, flops=_flops, reference=_ref, **_V3)
+# torchvision's rows in params.tsv for Large and Small 1.0; the other counts measured on timm.
+V3 = dict(_FAMILY, family="mobilenet_v3", paper=MOBILENET_V3, tiny=tiny_v3,
+          options=V3_OPTIONS, generic_builder="build_mobilenet_v3")
+_NO_PREPROCESSING = "keras built without its Rescaling preprocessing (on by default)"
 
-del _name, _alpha, _params, _flops, _ref
+
+@register(**V3, config=LARGE, params=5_483_032, flops=433_179_520,
+          reference=Reference("torchvision", "mobilenet_v3_large"),
+          keras_twin=KerasTwin("MobileNetV3Large", {"include_preprocessing": False},
+                               _NO_PREPROCESSING))
+def MobileNetV3Large(config, **kwargs):
+    """MobileNetV3-Large 1.0 (Howard et al. 2019, arXiv:1905.02244, Table 1): 15 searched
+    blocks, SE in 8 of them and h-swish from the seventh, a 960-wide last convolution and a
+    1280-wide hidden head layer; 5.4M parameters and 219M multiply-adds (Table 3)."""
+    return build_mobilenet_v3("mobilenetv3large", config, **kwargs)
+
+
+@register(**V3, config=dataclasses.replace(LARGE, alpha=0.75), params=3_993_528,
+          flops=309_121_248, reference=measured("timm", "mobilenetv3_large_075"))
+def MobileNetV3Large_075(config, **kwargs):
+    """MobileNetV3-Large 0.75 (arXiv:1905.02244, Table 1 with width multiplier 0.75): the last
+    block narrows to 120 channels and the last convolution to 720; the stem and the hidden head
+    layer keep 16 and 1280."""
+    return build_mobilenet_v3("mobilenetv3large_075", config, **kwargs)
+
+
+@register(**V3, config=dataclasses.replace(LARGE, minimalistic=True), params=3_924_288,
+          flops=418_273_408, reference=measured("timm", "tf_mobilenetv3_large_minimal_100"))
+def MobileNetV3LargeMinimal(config, **kwargs):
+    """MobileNetV3-Large minimalistic (Howard et al. 2019, arXiv:1905.02244, Table 1 as the
+    TF-Slim / keras.applications minimalistic model): no SE, ReLU instead of h-swish, 3x3
+    depthwise kernels only."""
+    return build_mobilenet_v3("mobilenetv3largeminimal", config, **kwargs)
+
+
+@register(**V3, config=SMALL, params=2_542_856, flops=113_020_800,
+          reference=Reference("torchvision", "mobilenet_v3_small"),
+          keras_twin=KerasTwin("MobileNetV3Small", {"include_preprocessing": False},
+                               _NO_PREPROCESSING))
+def MobileNetV3Small(config, **kwargs):
+    """MobileNetV3-Small 1.0 (Howard et al. 2019, arXiv:1905.02244, Table 2): 11 blocks, the
+    first already strided (the stem closes stage 1), a 576-wide last convolution and a
+    1024-wide hidden head layer; 2.5M parameters and 56M multiply-adds (Table 3)."""
+    return build_mobilenet_v3("mobilenetv3small", config, **kwargs)
+
+
+@register(**V3, config=dataclasses.replace(SMALL, alpha=0.75), params=2_041_872,
+          flops=86_798_688, reference=measured("timm", "mobilenetv3_small_075"))
+def MobileNetV3Small_075(config, **kwargs):
+    """MobileNetV3-Small 0.75 (arXiv:1905.02244, Table 2; width multiplier 0.75): 72 channels
+    in the last block, 432 in the last convolution."""
+    return build_mobilenet_v3("mobilenetv3small_075", config, **kwargs)
+
+
+@register(**V3, config=dataclasses.replace(SMALL, alpha=0.5), params=1_593_224,
+          flops=48_377_376, reference=measured("timm", "mobilenetv3_small_050"))
+def MobileNetV3Small_050(config, **kwargs):
+    """MobileNetV3-Small 0.5 (Howard et al. 2019, arXiv:1905.02244, Table 2 at half width):
+    below alpha 0.75 the stem stays 16 wide (timm); the last block is 48 wide."""
+    return build_mobilenet_v3("mobilenetv3small_050", config, **kwargs)
+
+
+@register(**V3, config=dataclasses.replace(SMALL, minimalistic=True), params=2_044_736,
+          flops=104_576_896, reference=measured("timm", "tf_mobilenetv3_small_minimal_100"))
+def MobileNetV3SmallMinimal(config, **kwargs):
+    """MobileNetV3-Small minimalistic (arXiv:1905.02244, Table 2, as TF-Slim's and
+    keras.applications' minimalistic models): ReLU throughout, no squeeze-and-excitation, every
+    depthwise kernel 3x3."""
+    return build_mobilenet_v3("mobilenetv3smallminimal", config, **kwargs)

@@ -21,6 +21,17 @@ ImageNet nets and WRN-50-2 come from, strides the 3x3 (torchvision's "v1.5"). Ea
 follows its paper's code; ``stride_in_1x1`` switches. Parameter counts do not depend on it,
 FLOPs do.
 
+Ported weights: the checkpoint a docstring names (``torchvision:...``, ``timm:...``) is the one
+``keras-convnets port <name>`` converts and ``weights="imagenet"`` loads, with the option it
+needs. torchvision's and timm's v1 ResNet-50/101/152/200 are v1.5 (stride in the 3x3) where
+this family, as the paper's Caffe models, strides the first 1x1: they port into
+``stride_in_1x1=False``, the layout the parity test and ``weights="imagenet"`` build; the
+registry's FLOPs stay the paper layout's. The pre-activation ImageNet nets port timm's resnetv2
+(a bare 7x7 stem conv, a final BN-ReLU, the stride at the start of stages 2-4:
+``stride_in_last_block=False``, the default); ``stride_in_last_block=True`` builds
+keras.applications' ResNetV2 layout instead. pytorchcv's preresnet, also in params.tsv, adds a
+stem BN (128 parameters) and strides the first 1x1.
+
 Keras counts BatchNorm moving statistics as (non-trainable) parameters and PyTorch does not;
 the reference counts in the registry are the trainable ones.
 """
@@ -30,7 +41,7 @@ import dataclasses
 from ..applications import build_model
 from ..backend import keras
 from ..layers import ChannelSplit
-from ..registry import Paper, register
+from ..registry import KerasTwin, Paper, Reference, measured, no_reference, register
 from ..utils import check_choice, check_positive_int, check_rate
 
 RESNET = Paper("Deep Residual Learning for Image Recognition", 2015, "1512.03385")
@@ -38,7 +49,7 @@ PREACT = Paper("Identity Mappings in Deep Residual Networks", 2016, "1603.05027"
 RESNEXT = Paper("Aggregated Residual Transformations for Deep Neural Networks", 2016,
                 "1611.05431")
 SENET = Paper("Squeeze-and-Excitation Networks", 2017, "1709.01507")
-WRN = Paper("Wide Residual Networks", 2016, "1605.07146")
+WRN_PAPER = Paper("Wide Residual Networks", 2016, "1605.07146")
 RES2NET = Paper("Res2Net: A New Multi-scale Backbone Architecture", 2019, "1904.01169")
 
 BLOCKS = ("basic", "bottleneck", "res2net")
@@ -78,14 +89,6 @@ class ResNetConfig:
     @property
     def expansion(self):
         return 1 if self.block == "basic" else 4
-
-    @property
-    def stem_stride(self):
-        return 1 if self.stem == "cifar" else 4
-
-    @property
-    def stem_width(self):
-        return {"7x7": 64, "deep": 128, "cifar": 16}[self.stem]
 
     def bottleneck_width(self, planes):
         return planes * self.base_width // 64 * self.cardinality
@@ -302,34 +305,6 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, stride_in_last_block=Fa
     return build_model(model_name, _body(cfg, options), drop_rate=drop_rate, **kwargs)
 
 
-RESNET_OPTIONS = {"stride_in_1x1": None, "attention": None, "drop_path_rate": 0.0,
-                  "zero_init_residual": False, "drop_rate": None, "norm": "batch",
-                  "cardinality": None, "base_width": None}
-PREACT_OPTIONS = dict(RESNET_OPTIONS, stride_in_last_block=False)
-WRN_OPTIONS = dict(PREACT_OPTIONS, block_dropout=0.0)
-CIFAR = dict(default_size=32, min_size=8, stage_strides=(1, 2, 4), default_classes=10)
-
-
-def _named(func_name, cfg, doc, **registration):
-    """Defines and registers the named builder ``func_name`` for ``cfg``."""
-    model_name = func_name.lower()
-
-    def builder(**kwargs):
-        return build_resnet(model_name, cfg, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = func_name
-    if registration.get("params") is None and registration.get("paper_params") is None:
-        doc += f" No exact reference parameter count: {registration['reference']}."
-    doc += _weights_note(model_name, cfg)
-    builder.__doc__ = doc + _COMMON_DOC
-    options = (RESNET_OPTIONS if not cfg.preact
-               else WRN_OPTIONS if cfg.block == "basic" else PREACT_OPTIONS)
-    registered = register(options=options, **registration)(builder)
-    registered.config = cfg
-    registered.tiny = lambda **kwargs: build_resnet(model_name, tiny_config(cfg), **kwargs)
-    return registered
-
-
 def tiny_config(cfg):
     """The same topology at a fraction of the cost, for behaviour tests: two blocks in the first
     stage (a projection and an identity block), one in the others, 1/8 of the widths."""
@@ -341,214 +316,536 @@ def tiny_config(cfg):
     return dataclasses.replace(cfg, depths=depths, widths=widths, **grouped)
 
 
-def _weights_note(model_name, cfg):
-    """Where the configuration's weights port from, and the layout option they need."""
-    from . import resnet_weights  # data only
-
-    if model_name not in resnet_weights.SOURCES:
-        return ""
-    source, _, options = resnet_weights.SOURCES[model_name]
-    note = f" Weights: ``keras-convnets port {model_name}`` (from {source})"
-    if options.get("stride_in_1x1") is False and cfg.stride_in_1x1:
-        note += (", built with ``stride_in_1x1=False``: the reference strides the 3x3 "
-                 "(torchvision's \"v1.5\") where this configuration, as the paper's Caffe "
-                 "models, strides the first 1x1. Parameters are the same; FLOPs are not "
-                 "(the registry's FLOPs are the paper layout's). The parity test and "
-                 "``weights=\"imagenet\"`` build that layout")
-    elif options:
-        note += ", built with " + ", ".join(f"``{k}={v!r}``" for k, v in options.items())
-    return note + "."
+RESNET_OPTIONS = {"stride_in_1x1": None, "attention": None, "drop_path_rate": 0.0,
+                  "zero_init_residual": False, "drop_rate": None, "norm": "batch",
+                  "cardinality": None, "base_width": None}
+PREACT_OPTIONS = dict(RESNET_OPTIONS, stride_in_last_block=False)
+WRN_OPTIONS = dict(PREACT_OPTIONS, block_dropout=0.0)
+#: what every residual registration shares
+_FAMILY = dict(tiny=tiny_config, generic_builder="build_resnet")
+CIFAR = dict(default_size=32, min_size=8, stage_strides=(1, 2, 4), default_classes=10)
 
 
-_COMMON_DOC = """
+def se_config(**kwargs):
+    """An SENet of Table 1 of arXiv:1709.01507 as the authors' Caffe models: SE (r = 16) on
+    every residual branch and Caffe's ceil-mode stem pool."""
+    return ResNetConfig(attention="se", ceil_mode_pool=True, **kwargs)
 
-    Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
-    input_shape, pooling, classes, classifier_activation, name``) and the residual family's
-    options (see :func:`build_resnet`). Returns a functional ``keras.Model``.
-    """
 
-# --------------------------------------------------------------------------------------------
-# ResNet v1 -- Table 1 of arXiv:1512.03385. Kaiming He's released models stride the first 1x1
-# of the bottleneck (stride_in_1x1=False gives torchvision's "v1.5").
-# --------------------------------------------------------------------------------------------
-_V1 = dict(family="resnet", paper=RESNET)
-_V1_TABLE = {
-    # name: (block, depths, params, FLOPs with the paper's stride-in-1x1, reference)
-    "ResNet18": ("basic", (2, 2, 2, 2), 11_689_512, 3_628_146_688, "torchvision resnet18"),
-    "ResNet34": ("basic", (3, 4, 6, 3), 21_797_672, 7_327_522_816, "torchvision resnet34"),
-    "ResNet50": ("bottleneck", (3, 4, 6, 3), 25_557_032, 7_715_946_496,
-                 "pytorchcv resnet50 (stride in 1x1; torchvision resnet50 is v1.5)"),
-    "ResNet101": ("bottleneck", (3, 4, 23, 3), 44_549_160, 15_140_388_864,
-                  "pytorchcv resnet101 (stride in 1x1; torchvision resnet101 is v1.5)"),
-    "ResNet152": ("bottleneck", (3, 8, 36, 3), 60_192_808, 22_564_831_232,
-                  "pytorchcv resnet152 (stride in 1x1; torchvision resnet152 is v1.5)"),
-    "ResNet200": ("bottleneck", (3, 24, 36, 3), 64_673_832, None,
-                  "timm 1.0.31 resnet200, measured (not in params.tsv; its FLOPs are v1.5)"),
-}
-for _name, (_block, _depths, _params, _flops, _ref) in _V1_TABLE.items():
-    globals()[_name] = _named(
-        _name, ResNetConfig(_depths, block=_block, stride_in_1x1=True),
-        f"{_name[:6]}-{_name[6:]} v1 (He et al. 2015, arXiv:1512.03385, Table 1).",
-        params=_params, flops=_flops, reference=_ref, **_V1)
+def wrn_cifar_config(depth, k):
+    """CIFAR WRN-d-k (arXiv:1605.07146, Table 1): pre-activation B(3,3) blocks, (d - 4) / 6 per
+    group, widths 16k/32k/64k."""
+    n = (depth - 4) // 6
+    return ResNetConfig((n, n, n), block="basic", preact=True,
+                        widths=(16 * k, 32 * k, 64 * k), stem="cifar")
 
-# --------------------------------------------------------------------------------------------
+
+_KERAS_BIASES = "keras: conv biases before BN"
+_KERAS_V2_LAYOUT = {"stride_in_last_block": True}
+_KERAS_V2 = ("keras: conv biases; strides the last block of stages 1-3 (ours: the first of "
+             "stages 2-4, as timm; `stride_in_last_block=True` builds keras' layout)")
+V15_NOTE = "stride in the 1x1; torchvision's resnet is v1.5, same count"
+_TABLE3 = no_reference("no reference implementation or paper count (Table 3 gives ~4.1 GFLOPs "
+                       "for each)")
+_WRN_TABLE4 = no_reference("no reference implementation; the paper's count (Table 4) is checked")
+
+# ResNet v1 -- Table 1 of arXiv:1512.03385, Kaiming He's Caffe layout (stride in the first 1x1;
+# the module docstring says which option the v1.5 checkpoints need). Multiply-adds ("FLOPs" in
+# Table 1) and the 10-crop top-1 errors of Tables 2-3 are the paper's.
+V1 = dict(_FAMILY, family="resnet", paper=RESNET, options=RESNET_OPTIONS)
 # Pre-activation ResNet (v2) for ImageNet: timm's resnetv2 layout -- a bare 7x7 stem conv,
-# BN-ReLU before every conv, projections from the pre-activated input, a final BN-ReLU. The
-# identity shortcut is left untouched, as arXiv:1603.05027 Fig. 1b asks.
-# --------------------------------------------------------------------------------------------
-_V2 = dict(family="resnet_v2", paper=PREACT)
-_V2_TABLE = {
-    "ResNet50V2": ((3, 4, 6, 3), 25_549_352, 8_178_368_512, "timm resnetv2_50", None),
-    "ResNet101V2": ((3, 4, 23, 3), 44_541_480, 15_602_810_880, "timm resnetv2_101", None),
-    "ResNet152V2": ((3, 8, 36, 3), 60_185_128, 23_027_253_248, "timm resnetv2_152", None),
-    "ResNet200V2": ((3, 24, 36, 3), None, None, "WRN paper's ImageNet table (pre-ResNet-200)",
-                    64.7),
-}
-for _name, (_depths, _params, _flops, _ref, _paper) in _V2_TABLE.items():
-    globals()[_name] = _named(
-        _name, ResNetConfig(_depths, preact=True),
-        f"Pre-activation {_name[:-2]} (He et al. 2016, arXiv:1603.05027), stride in the 3x3."
-        + (f" Trainable parameters {_params:,}: timm's resnetv2 layout (a bare 7x7 stem conv, "
-           f"a final BN-ReLU), whose weights port; pytorchcv's preresnet (also in params.tsv) "
-           f"adds a stem BN (128 parameters) and strides the first 1x1." if _params else ""),
-        params=_params, flops=_flops, reference=_ref, paper_params=_paper, **_V2)
-
-# CIFAR pre-activation bottleneck ResNets (arXiv:1603.05027 Table 2/3): 9n+2 layers.
-_CIFAR_PREACT = {
-    "PreActResNet164": (164, 1.7, "trainable", "1,703,258 with 10 classes: the paper's 1.7M."),
-    "PreActResNet1001": (1001, 10.2, "conv", "10,327,706 with 10 classes; the paper's 10.2M "
-                         "is the convolution weights alone (10,175,920), without BN and fc."),
-}
-for _name, (_depth, _paper, _scope, _note) in _CIFAR_PREACT.items():
-    _n = (_depth - 2) // 9
-    globals()[_name] = _named(
-        _name, ResNetConfig((_n, _n, _n), preact=True, widths=(16, 32, 64), stem="cifar"),
-        f"CIFAR pre-activation ResNet-{_depth} (arXiv:1603.05027, Table 2): three stages of "
-        f"{_n} bottleneck blocks, 64/128/256 channels. No reference implementation; "
-        f"parameters: {_note}",
-        family="resnet_v2", paper=PREACT, paper_params=_paper, paper_params_scope=_scope,
-        **CIFAR)
-
-# --------------------------------------------------------------------------------------------
+# BN-ReLU before every conv, projections from the pre-activated input, a final BN-ReLU, the
+# stride in the 3x3. The identity shortcut is left untouched, as arXiv:1603.05027 Fig. 1b asks.
+V2 = dict(_FAMILY, family="resnet_v2", paper=PREACT, options=PREACT_OPTIONS)
 # ResNeXt -- Table 1 (32x4d) and Table 3 (cardinality vs width at equal complexity) of
-# arXiv:1611.05431; stride in the grouped 3x3, as the paper's Torch code.
-# --------------------------------------------------------------------------------------------
-_X = dict(family="resnext", paper=RESNEXT)
-_X_TABLE = {
-    "ResNeXt50": ((3, 4, 6, 3), 32, 4, 25_028_904, 8_460_959_744, "torchvision resnext50_32x4d"),
-    # Table 3's equal-complexity variants: no reference implementation has them and the paper
-    # gives no parameter counts ("~4.1 GFLOPs" each; these are 4.1-4.3 GMACs).
-    "ResNeXt50_2x40d": ((3, 4, 6, 3), 2, 40, None, None,
-                        "no reference implementation or paper count"),
-    "ResNeXt50_4x24d": ((3, 4, 6, 3), 4, 24, None, None,
-                        "no reference implementation or paper count"),
-    "ResNeXt50_8x14d": ((3, 4, 6, 3), 8, 14, None, None,
-                        "no reference implementation or paper count"),
-    "ResNeXt101": ((3, 4, 23, 3), 32, 4, 44_177_704, 15_939_993_600, "timm resnext101_32x4d"),
-    "ResNeXt101_32x8d": ((3, 4, 23, 3), 32, 8, 88_791_336, 32_828_030_976,
-                         "torchvision resnext101_32x8d"),
-    "ResNeXt101_64x4d": ((3, 4, 23, 3), 64, 4, 83_455_272, 30_920_540_160,
-                         "torchvision resnext101_64x4d"),
-}
-for _name, (_depths, _card, _width, _params, _flops, _ref) in _X_TABLE.items():
-    globals()[_name] = _named(
-        _name, ResNetConfig(_depths, cardinality=_card, base_width=_width),
-        f"ResNeXt-{_name[7:].split('_')[0]} {_card}x{_width}d (Xie et al. 2016, arXiv:1611.05431, "
-        f"{'Table 1' if _card == 32 and _width == 4 else 'Table 3'}).",
-        params=_params, flops=_flops, reference=_ref, **_X)
-
-# --------------------------------------------------------------------------------------------
+# arXiv:1611.05431; stride in the grouped 3x3, as the paper's Torch code. Top-1 errors are the
+# paper's single 224 crop.
+X = dict(_FAMILY, family="resnext", paper=RESNEXT, options=RESNET_OPTIONS)
 # SENets -- Table 1 of arXiv:1709.01507, as the authors' Caffe models (timm's legacy_* and
 # Cadene's pretrainedmodels): SE width exactly C/16, a ceil-mode stem pool, SE-ResNet strides
 # the 1x1 and SE-ResNeXt / SENet-154 the 3x3. SE-ResNet-18/34 are not in the paper; they follow
-# Cadene's basic block, which has a ReLU between the second BN and SE. (timm's newer seresnet* round the SE width to a
-# multiple of 8 and differ by a few hundred parameters.)
-# --------------------------------------------------------------------------------------------
-_SE = dict(family="senet", paper=SENET)
-_SE_TABLE = {
-    "SEResNet18": (dict(depths=(2, 2, 2, 2), block="basic", relu_before_se=True), 11_778_592,
-                   3_628_320_768, "timm legacy_seresnet18"),
-    "SEResNet34": (dict(depths=(3, 4, 6, 3), block="basic", relu_before_se=True), 21_958_868,
-                   7_327_837_184, "timm legacy_seresnet34"),
-    "SEResNet50": (dict(depths=(3, 4, 6, 3), stride_in_1x1=True), 28_088_024, 7_720_976_384,
-                   "timm legacy_seresnet50"),
-    "SEResNet101": (dict(depths=(3, 4, 23, 3), stride_in_1x1=True), 49_326_872,
-                    15_149_875_200, "timm legacy_seresnet101"),
-    "SEResNet152": (dict(depths=(3, 8, 36, 3), stride_in_1x1=True), 66_821_848,
-                    22_577_987_584, "timm legacy_seresnet152"),
-    "SEResNeXt50": (dict(depths=(3, 4, 6, 3), cardinality=32, base_width=4), 27_559_896,
-                    8_465_989_632, "timm legacy_seresnext50_32x4d"),
-    "SEResNeXt101": (dict(depths=(3, 4, 23, 3), cardinality=32, base_width=4), 48_955_416,
-                     15_949_479_936, "timm legacy_seresnext101_32x4d"),
-    # ResNeXt-152 64x4d with the ILSVRC 2017 tricks: halved first 1x1, three-conv stem,
-    # 3x3 stride-2 projections, dropout 0.2 before the classifier.
-    "SENet154": (dict(depths=(3, 8, 36, 3), cardinality=64, base_width=4, stem="deep",
-                      halved_conv1=True, shortcut_kernel=3, drop_rate=0.2), 115_088_984,
-                 41_376_727_040, "timm legacy_senet154"),
-}
-for _name, (_kwargs, _params, _flops, _ref) in _SE_TABLE.items():
-    globals()[_name] = _named(
-        _name, ResNetConfig(attention="se", ceil_mode_pool=True, **_kwargs),
-        f"{_name} (Hu et al. 2017, arXiv:1709.01507, Table 1), the authors' Caffe layout.",
-        params=_params, flops=_flops, reference=_ref, **_SE)
+# Cadene's basic block, which has a ReLU between the second BN and SE. (timm's newer seresnet*
+# round the SE width to a multiple of 8 and differ by a few hundred parameters.) The top-1
+# errors quoted are the released Caffe models' (single 224 crop, the hujie-frank/SENet
+# README), retrained with batch 256 and a little better than the paper's figures.
+SE = dict(_FAMILY, family="senet", paper=SENET, options=RESNET_OPTIONS)
+# Wide ResNets: CIFAR WRN-d-k (Table 1, counts of Table 4) and the ImageNet WRN-50-2 / 101-2,
+# ResNet-50 / 101 with bottlenecks twice as wide. ``block_dropout=0.3`` builds the paper's
+# dropout between the two 3x3s of every CIFAR block.
+WRN = dict(_FAMILY, family="wide_resnet", paper=WRN_PAPER, options=WRN_OPTIONS)
+WRN_IMAGENET = dict(WRN, options=RESNET_OPTIONS)
+# Res2Net (arXiv:1904.01169): `base_width` w per scale and `scales` s ("26w x 4s"). Parameters,
+# GFLOPs and top-1 errors quoted are the official Res2Net-PretrainedModels README's.
+R2 = dict(_FAMILY, family="res2net", paper=RES2NET, options=RESNET_OPTIONS)
 
-# --------------------------------------------------------------------------------------------
-# Wide ResNets. CIFAR WRN-d-k: Table 1 of arXiv:1605.07146 (pre-activation B(3,3) blocks,
-# widths 16k/32k/64k, N = (d - 4) / 6 per group) with the parameter counts of its Table 4.
-# ImageNet WRN-50-2 / 101-2: ResNet-50 / 101 with bottlenecks twice as wide.
-# --------------------------------------------------------------------------------------------
-_WRN_TABLE = {(40, 1): 0.6, (40, 2): 2.2, (40, 4): 8.9, (40, 8): 35.7, (28, 10): 36.5,
-              (28, 12): 52.5, (22, 8): 17.2, (22, 10): 26.8, (16, 8): 11.0, (16, 10): 17.1}
-for (_depth, _k), _paper in _WRN_TABLE.items():
-    _n = (_depth - 4) // 6
-    _name = f"WideResNet{_depth}_{_k}"
-    globals()[_name] = _named(
-        _name, ResNetConfig((_n, _n, _n), block="basic", preact=True,
-                            widths=(16 * _k, 32 * _k, 64 * _k), stem="cifar"),
-        f"CIFAR WRN-{_depth}-{_k} (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Table 1; "
-        f"{_paper}M parameters in its table). Pass ``block_dropout=0.3`` for the paper's "
-        f"dropout variant.",
-        family="wide_resnet", paper=WRN, paper_params=_paper, **CIFAR)
 
-for _name, _title, _depths, _params, _flops, _ref in (
-        ("WideResNet50_2", "WRN-50-2", (3, 4, 6, 3), 68_883_240, 22_796_042_240,
-         "torchvision wide_resnet50_2"),
-        ("WideResNet101_2", "WRN-101-2", (3, 4, 23, 3), 126_886_696, 45_506_101_248,
-         "torchvision wide_resnet101_2")):
-    globals()[_name] = _named(
-        _name, ResNetConfig(_depths, base_width=128),
-        f"{_title}-bottleneck (arXiv:1605.07146, ImageNet table): ResNet-{_title[4:-2]} with "
-        f"bottleneck 3x3 convolutions twice as wide; stride in the 3x3.",
-        family="wide_resnet", paper=WRN, params=_params, flops=_flops, reference=_ref)
+@register(**V1, config=ResNetConfig((2, 2, 2, 2), block="basic", stride_in_1x1=True),
+          params=11_689_512, flops=3_628_146_688, reference=Reference("torchvision", "resnet18"))
+def ResNet18(config, **kwargs):
+    """ResNet-18 (He et al. 2015, arXiv:1512.03385, Table 1): [2, 2, 2, 2] basic blocks of two
+    3x3 convolutions, 1.8 x 10^9 multiply-adds; 27.88% top-1 error, 10-crop (Table 2).
+    Weights: torchvision:resnet18, the same layout.
+    """
+    return build_resnet("resnet18", config, **kwargs)
 
-# --------------------------------------------------------------------------------------------
-# Res2Net (arXiv:1904.01169): `base_width` w per scale and `scales` s ("26w x 4s").
-# --------------------------------------------------------------------------------------------
-_R2_TABLE = {
-    "Res2Net50": ((3, 4, 6, 3), 26, 4, 1, None, 25_699_120, 8_510_332_928,
-                  "timm res2net50_26w_4s"),
-    # Not in params.tsv: counts and FLOPs measured on timm 1.0.31 the same way.
-    "Res2Net50_14w8s": ((3, 4, 6, 3), 14, 8, 1, None, 25_059_816, 8_357_797_888,
-                        "timm res2net50_14w_8s (measured)"),
-    "Res2Net50_26w6s": ((3, 4, 6, 3), 26, 6, 1, None, 37_051_448, 12_591_046_656,
-                        "timm res2net50_26w_6s (measured)"),
-    "Res2Net50_26w8s": ((3, 4, 6, 3), 26, 8, 1, None, 48_403_776, 16_671_760_384,
-                        "timm res2net50_26w_8s (measured)"),
-    "Res2Net50_48w2s": ((3, 4, 6, 3), 48, 2, 1, None, 25_287_304, 8_319_664_128,
-                        "timm res2net50_48w_2s (measured)"),
-    "Res2Net101": ((3, 4, 23, 3), 26, 4, 1, None, 45_206_688, 16_133_948_928,
-                   "timm res2net101_26w_4s"),
-    "Res2NeXt50": ((3, 4, 6, 3), 4, 4, 8, None, 24_671_464, 8_345_354_240, "timm res2next50"),
-    "SERes2Net50": ((3, 4, 6, 3), 26, 4, 1, "se", None, None,
-                    "no reference implementation or paper count; Res2Net-50 26w4s with "
-                    "SE (r = 16, exact C/16) before the sum"),
-}
-for _name, (_depths, _w, _s, _card, _attn, _params, _flops, _ref) in _R2_TABLE.items():
-    globals()[_name] = _named(
-        _name, ResNetConfig(_depths, block="res2net", base_width=_w, scales=_s,
-                            cardinality=_card, attention=_attn),
-        f"{_name} {_w}w x {_s}s{f', cardinality {_card}' if _card > 1 else ''} "
-        f"(Gao et al. 2019, arXiv:1904.01169).",
-        family="res2net", paper=RES2NET, params=_params, flops=_flops, reference=_ref)
 
-del _name, _depths, _params, _flops, _ref
+@register(**V1, config=ResNetConfig((3, 4, 6, 3), block="basic", stride_in_1x1=True),
+          params=21_797_672, flops=7_327_522_816, reference=Reference("torchvision", "resnet34"))
+def ResNet34(config, **kwargs):
+    """ResNet-34 (He et al. 2015, arXiv:1512.03385, Table 1): [3, 4, 6, 3] basic blocks and
+    3.6 x 10^9 multiply-adds. Projections only where the width changes -- option B, whose
+    10-crop top-1 error Table 3 gives as 24.52%. Weights: torchvision:resnet34.
+    """
+    return build_resnet("resnet34", config, **kwargs)
+
+
+@register(**V1, config=ResNetConfig((3, 4, 6, 3), stride_in_1x1=True), params=25_557_032,
+          flops=7_715_946_496, reference=Reference("pytorchcv", "resnet50", note=V15_NOTE),
+          keras_twin=KerasTwin("ResNet50", note=_KERAS_BIASES))
+def ResNet50(config, **kwargs):
+    """ResNet-50 (He et al. 2015, arXiv:1512.03385, Table 1): [3, 4, 6, 3] bottleneck blocks
+    (1x1-3x3-1x1, 4x expansion), 3.8 x 10^9 multiply-adds; 22.85% top-1 error over 10 crops
+    (Table 3). keras.applications.ResNet50 is this layout with conv biases.
+    Weights: torchvision:resnet50, ported with ``stride_in_1x1=False``.
+    """
+    return build_resnet("resnet50", config, **kwargs)
+
+
+@register(**V1, config=ResNetConfig((3, 4, 23, 3), stride_in_1x1=True), params=44_549_160,
+          flops=15_140_388_864, reference=Reference("pytorchcv", "resnet101", note=V15_NOTE),
+          keras_twin=KerasTwin("ResNet101", note=_KERAS_BIASES))
+def ResNet101(config, **kwargs):
+    """ResNet-101 (He et al. 2015, arXiv:1512.03385, Table 1): conv4_x grows to 23 bottlenecks,
+    [3, 4, 23, 3] -- 7.6 x 10^9 multiply-adds, 21.75% top-1 error with 10 crops in Table 3.
+    Weights: torchvision:resnet101 (``stride_in_1x1=False``).
+    """
+    return build_resnet("resnet101", config, **kwargs)
+
+
+@register(**V1, config=ResNetConfig((3, 8, 36, 3), stride_in_1x1=True), params=60_192_808,
+          flops=22_564_831_232, reference=Reference("pytorchcv", "resnet152", note=V15_NOTE),
+          keras_twin=KerasTwin("ResNet152", note=_KERAS_BIASES))
+def ResNet152(config, **kwargs):
+    """ResNet-152 (He et al. 2015, arXiv:1512.03385, Table 1), the deepest of that table:
+    [3, 8, 36, 3] bottlenecks, 11.3 x 10^9 multiply-adds (fewer than VGG-16's 15.3), 21.43%
+    10-crop top-1 error (Table 3). From torchvision:resnet152 with stride_in_1x1=False.
+    """
+    return build_resnet("resnet152", config, **kwargs)
+
+
+@register(**V1, config=ResNetConfig((3, 24, 36, 3), stride_in_1x1=True), params=64_673_832,
+          reference=measured("timm", "resnet200", note="its FLOPs are v1.5's"))
+def ResNet200(config, **kwargs):
+    """ResNet-200 with the bottleneck of arXiv:1512.03385 (He et al. 2015), whose Table 1 stops
+    at 152 layers: fb.resnet.torch's [3, 24, 36, 3], the original-unit baseline the
+    pre-activation paper trains. No FLOPs registered (timm's measured ones are v1.5's).
+    Ported from timm:resnet200 as ``stride_in_1x1=False`` builds it.
+    """
+    return build_resnet("resnet200", config, **kwargs)
+
+
+@register(**V2, config=ResNetConfig((3, 4, 6, 3), preact=True), params=25_549_352,
+          flops=8_178_368_512, reference=Reference("timm", "resnetv2_50"),
+          keras_twin=KerasTwin("ResNet50V2", note=_KERAS_V2, layout_options=_KERAS_V2_LAYOUT))
+def ResNet50V2(config, **kwargs):
+    """Pre-activation ResNet-50 (He et al. 2016, arXiv:1603.05027, the full pre-activation unit
+    of Fig. 4e): [3, 4, 6, 3] BN-ReLU-conv bottlenecks, 25,549,352 trainable parameters.
+    Weights: timm:resnetv2_50, ``stride_in_last_block=False``; True builds the layout of
+    keras.applications.ResNet50V2 (15% fewer FLOPs, same parameters).
+    """
+    return build_resnet("resnet50v2", config, **kwargs)
+
+
+@register(**V2, config=ResNetConfig((3, 4, 23, 3), preact=True), params=44_541_480,
+          flops=15_602_810_880, reference=Reference("timm", "resnetv2_101"),
+          keras_twin=KerasTwin("ResNet101V2", note=_KERAS_V2, layout_options=_KERAS_V2_LAYOUT))
+def ResNet101V2(config, **kwargs):
+    """Pre-activation ResNet-101 (arXiv:1603.05027, Fig. 4e units), [3, 4, 23, 3] bottlenecks:
+    44,541,480 trainable parameters, 7,680 fewer than v1's. Ported from timm:resnetv2_101
+    with stride_in_last_block=False (the default).
+    """
+    return build_resnet("resnet101v2", config, **kwargs)
+
+
+@register(**V2, config=ResNetConfig((3, 8, 36, 3), preact=True), params=60_185_128,
+          flops=23_027_253_248, reference=Reference("timm", "resnetv2_152"),
+          keras_twin=KerasTwin("ResNet152V2", note=_KERAS_V2, layout_options=_KERAS_V2_LAYOUT))
+def ResNet152V2(config, **kwargs):
+    """Pre-activation ResNet-152 (He et al. 2016, arXiv:1603.05027): the 152-layer
+    [3, 8, 36, 3] net rebuilt from Fig. 4e units, 60,185,128 trainable parameters and 23.0
+    GFLOPs as registered. Weights: ``stride_in_last_block=False``, timm:resnetv2_152.
+    """
+    return build_resnet("resnet152v2", config, **kwargs)
+
+
+@register(**V2, config=ResNetConfig((3, 24, 36, 3), preact=True), paper_params=64.7,
+          reference=no_reference("the WRN paper's ImageNet table (pre-ResNet-200)"))
+def ResNet200V2(config, **kwargs):
+    """Pre-activation ResNet-200 (He et al. 2016, arXiv:1603.05027), the 200-layer ImageNet
+    network of its abstract: [3, 24, 36, 3]. Its 64.7M parameters are checked against the
+    ImageNet table of arXiv:1605.07146 (pre-ResNet-200). No weights.
+    """
+    return build_resnet("resnet200v2", config, **kwargs)
+
+
+@register(**V2, **CIFAR,
+          config=ResNetConfig((18, 18, 18), preact=True, widths=(16, 32, 64), stem="cifar"),
+          paper_params=1.7,
+          reference=no_reference("the paper's count (arXiv:1603.05027, Table 2)"))
+def PreActResNet164(config, **kwargs):
+    """CIFAR pre-activation ResNet-164 (He et al. 2016, arXiv:1603.05027): three stages of 18
+    bottleneck blocks, 64/128/256 channels; 1,703,258 parameters with 10 classes, the paper's
+    1.7M. Test error: 5.46% on CIFAR-10 (Table 2), 24.33% on CIFAR-100 (Table 3).
+    """
+    return build_resnet("preactresnet164", config, **kwargs)
+
+
+@register(**V2, **CIFAR,
+          config=ResNetConfig((111, 111, 111), preact=True, widths=(16, 32, 64), stem="cifar"),
+          paper_params=10.2, paper_params_scope='conv',
+          reference=no_reference("the paper's count (arXiv:1603.05027, Table 2)"))
+def PreActResNet1001(config, **kwargs):
+    """CIFAR pre-activation ResNet-1001 (arXiv:1603.05027, Table 3: 4.92% CIFAR-10 and 22.71%
+    CIFAR-100 error): 111 bottlenecks per stage. 10,327,706 parameters with 10 classes;
+    the paper's 10.2M is the convolution weights alone (10,175,920), without BN and fc.
+    """
+    return build_resnet("preactresnet1001", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 6, 3), cardinality=32, base_width=4), params=25_028_904,
+          flops=8_460_959_744, reference=Reference("torchvision", "resnext50_32x4d"))
+def ResNeXt50(config, **kwargs):
+    """ResNeXt-50 32x4d (Xie et al. 2016, arXiv:1611.05431, Table 1): ResNet-50 whose 3x3s are
+    32 groups, 4 channels each in stage 1 (128 wide); 25.0M parameters and 4.2 x 10^9 FLOPs
+    to ResNet-50's 25.5M / 4.1 (Table 1), 22.2% top-1 error (Table 3).
+    Weights: torchvision:resnext50_32x4d.
+    """
+    return build_resnet("resnext50", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 6, 3), cardinality=2, base_width=40), reference=_TABLE3)
+def ResNeXt50_2x40d(config, **kwargs):
+    """ResNeXt-50 2x40d (Xie et al. 2016, arXiv:1611.05431): Table 2's two-group template,
+    C = 2 and d = 40, so stage 1's 3x3 is 80 channels in 2 groups. 23.0% top-1 error at
+    ResNet-50's complexity (Table 3), 0.9 points below 1x64d. No weights or reference count.
+    """
+    return build_resnet("resnext50_2x40d", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 6, 3), cardinality=4, base_width=24), reference=_TABLE3)
+def ResNeXt50_4x24d(config, **kwargs):
+    """ResNeXt-50 4x24d (Xie et al. 2016, arXiv:1611.05431, Tables 2-3): four groups of 24
+    (96 wide at conv2); Table 3 reports 22.6% top-1 error. Unpublished weights.
+    """
+    return build_resnet("resnext50_4x24d", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 6, 3), cardinality=8, base_width=14), reference=_TABLE3)
+def ResNeXt50_8x14d(config, **kwargs):
+    """ResNeXt-50 8x14d (Xie et al. 2016, arXiv:1611.05431): with C=8, d=14 (Table 2) the
+    grouped 3x3 of stage 1 has 112 channels; its top-1 error, 22.3% in Table 3, is within 0.1
+    of 32x4d's. Only the architecture is published.
+    """
+    return build_resnet("resnext50_8x14d", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 23, 3), cardinality=32, base_width=4), params=44_177_704,
+          flops=15_939_993_600, reference=Reference("timm", "resnext101_32x4d"))
+def ResNeXt101(config, **kwargs):
+    """ResNeXt-101 32x4d (Xie et al. 2016, arXiv:1611.05431, Table 3): [3, 4, 23, 3] with
+    32x4d bottlenecks, 21.2% top-1 error against ResNet-101's 22.0% at ~7.8 GFLOPs each.
+    Weights: timm:resnext101_32x4d (torchvision has no 32x4d).
+    """
+    return build_resnet("resnext101", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 23, 3), cardinality=32, base_width=8), params=88_791_336,
+          flops=32_828_030_976, reference=Reference("torchvision", "resnext101_32x8d"))
+def ResNeXt101_32x8d(config, **kwargs):
+    """ResNeXt-101 32x8d on the template of arXiv:1611.05431 (Xie et al. 2016, Table 1): twice
+    32x4d's group width, 256 channels in stage 1's 3x3. Not in the paper's tables:
+    torchvision's model. Weights: torchvision:resnext101_32x8d.
+    """
+    return build_resnet("resnext101_32x8d", config, **kwargs)
+
+
+@register(**X, config=ResNetConfig((3, 4, 23, 3), cardinality=64, base_width=4), params=83_455_272,
+          flops=30_920_540_160, reference=Reference("torchvision", "resnext101_64x4d"))
+def ResNeXt101_64x4d(config, **kwargs):
+    """ResNeXt-101 64x4d (Xie et al. 2016, arXiv:1611.05431, Table 4): cardinality doubled to
+    64 at twice ResNet-101's complexity; 20.4% top-1 error.
+    Weights: torchvision:resnext101_64x4d.
+    """
+    return build_resnet("resnext101_64x4d", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(2, 2, 2, 2), block="basic", relu_before_se=True),
+          params=11_778_592, flops=3_628_320_768, reference=Reference("timm", "legacy_seresnet18"))
+def SEResNet18(config, **kwargs):
+    """SE-ResNet-18 (after Hu et al. 2017, arXiv:1709.01507, whose Table 1 has only 50-layer
+    nets): [2, 2, 2, 2] basic blocks, SE after Cadene's extra ReLU (``relu_before_se``); 89,080
+    parameters over ResNet-18. Weights: timm:legacy_seresnet18.
+    """
+    return build_resnet("seresnet18", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(3, 4, 6, 3), block="basic", relu_before_se=True),
+          params=21_958_868, flops=7_327_837_184, reference=Reference("timm", "legacy_seresnet34"))
+def SEResNet34(config, **kwargs):
+    """SE-ResNet-34 (Hu et al. 2017, arXiv:1709.01507; not in Table 1, Cadene's layout): the
+    [3, 4, 6, 3] basic-block net with SE, 161,196 parameters more than ResNet-34.
+    Weights: timm:legacy_seresnet34.
+    """
+    return build_resnet("seresnet34", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(3, 4, 6, 3), stride_in_1x1=True), params=28_088_024,
+          flops=7_720_976_384, reference=Reference("timm", "legacy_seresnet50"))
+def SEResNet50(config, **kwargs):
+    """SE-ResNet-50 (Hu et al. 2017, arXiv:1709.01507, Table 1, middle column): [3, 4, 6, 3]
+    bottlenecks with SE, fc [C/16, C], before each sum; ~2.5M parameters and 0.26% more
+    GFLOPs than ResNet-50 (3.87 vs 3.86, Sec. 4). Released model: 22.37% top-1 error.
+    Weights: timm:legacy_seresnet50.
+    """
+    return build_resnet("seresnet50", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(3, 4, 23, 3), stride_in_1x1=True), params=49_326_872,
+          flops=15_149_875_200, reference=Reference("timm", "legacy_seresnet101"))
+def SEResNet101(config, **kwargs):
+    """SE-ResNet-101 (Hu et al. 2017, arXiv:1709.01507, Table 1 blocks at ResNet-101's
+    [3, 4, 23, 3]): 4,777,712 SE parameters; the released Caffe model reaches 21.75% top-1
+    error. From timm:legacy_seresnet101.
+    """
+    return build_resnet("seresnet101", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(3, 8, 36, 3), stride_in_1x1=True), params=66_821_848,
+          flops=22_577_987_584, reference=Reference("timm", "legacy_seresnet152"))
+def SEResNet152(config, **kwargs):
+    """SE-ResNet-152 (Hu et al. 2017, arXiv:1709.01507, Table 1's block): 50 SE bottlenecks,
+    [3, 8, 36, 3], stride in the first 1x1 as Caffe; top-1 error 21.34% (released weights,
+    ported from timm:legacy_seresnet152).
+    """
+    return build_resnet("seresnet152", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(3, 4, 6, 3), cardinality=32, base_width=4),
+          params=27_559_896, flops=8_465_989_632,
+          reference=Reference("timm", "legacy_seresnext50_32x4d"))
+def SEResNeXt50(config, **kwargs):
+    """SE-ResNeXt-50 32x4d (Hu et al. 2017, arXiv:1709.01507, Table 1, right column): SE on
+    ResNeXt-50's grouped bottlenecks, stride in the 3x3; 20.97% top-1 error, the best of the
+    released 50-layer models. Weights: timm:legacy_seresnext50_32x4d.
+    """
+    return build_resnet("seresnext50", config, **kwargs)
+
+
+@register(**SE, config=se_config(depths=(3, 4, 23, 3), cardinality=32, base_width=4),
+          params=48_955_416, flops=15_949_479_936,
+          reference=Reference("timm", "legacy_seresnext101_32x4d"))
+def SEResNeXt101(config, **kwargs):
+    """SE-ResNeXt-101 32x4d (arXiv:1709.01507, Table 1's SE-ResNeXt block, 23 in conv4):
+    19.81% top-1 error as released. Weights: timm:legacy_seresnext101_32x4d.
+    """
+    return build_resnet("seresnext101", config, **kwargs)
+
+
+@register(**SE,
+          config=se_config(depths=(3, 8, 36, 3), cardinality=64, base_width=4, stem="deep",
+                           halved_conv1=True, shortcut_kernel=3, drop_rate=0.2),
+          params=115_088_984, flops=41_376_727_040, reference=Reference("timm", "legacy_senet154"))
+def SENet154(config, **kwargs):
+    """SENet-154 (Hu et al. 2017, arXiv:1709.01507, Appendix), a model of the winning
+    ILSVRC 2017 entry: SE-ResNeXt-152 64x4d ([3, 8, 36, 3]) with the first 1x1 of each bottleneck
+    halved, three 3x3 convs for the 7x7 stem, 3x3 stride-2 projections and dropout 0.2 before
+    the classifier. 18.68% top-1 error (released). Weights: timm:legacy_senet154.
+    """
+    return build_resnet("senet154", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(40, 1), paper_params=0.6, reference=_WRN_TABLE4)
+def WideResNet40_1(config, **kwargs):
+    """WRN-40-1 (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Table 1): six B(3,3) blocks per
+    group at 16/32/64 channels -- with k = 1, a thin pre-activation ResNet-40. 0.6M
+    parameters (Table 4).
+    """
+    return build_resnet("wideresnet40_1", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(40, 2), paper_params=2.2, reference=_WRN_TABLE4)
+def WideResNet40_2(config, **kwargs):
+    """WRN-40-2 (arXiv:1605.07146, Tables 1 and 4): N = 6 blocks per group at k = 2,
+    i.e. 32/64/128 channels; 2.2M parameters.
+    """
+    return build_resnet("wideresnet40_2", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(40, 4), paper_params=8.9, reference=_WRN_TABLE4)
+def WideResNet40_4(config, **kwargs):
+    """WRN-40-4 (Zagoruyko & Komodakis 2016, arXiv:1605.07146): 64/128/256 channels, 8.9M
+    parameters in Table 4. The authors' README: about ResNet-1001's accuracy, trained in
+    6 hours on one Titan X.
+    """
+    return build_resnet("wideresnet40_4", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(40, 8), paper_params=35.7, reference=_WRN_TABLE4)
+def WideResNet40_8(config, **kwargs):
+    """CIFAR WRN-40-8 (arXiv:1605.07146, Table 4: 35.7M parameters), 128/256/512 channels
+    in three groups of six blocks.
+    """
+    return build_resnet("wideresnet40_8", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(28, 10), paper_params=36.5, reference=_WRN_TABLE4)
+def WideResNet28_10(config, **kwargs):
+    """WRN-28-10 (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Table 4): 4 blocks per group,
+    160/320/640 channels, 36.5M parameters. The authors' README gives 4.00% / 19.25% CIFAR-10 /
+    100 error (3.89% / 18.85% with dropout; meanstd inputs, median of 5 runs).
+    """
+    return build_resnet("wideresnet28_10", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(28, 12), paper_params=52.5, reference=_WRN_TABLE4)
+def WideResNet28_12(config, **kwargs):
+    """WRN-28-12 (arXiv:1605.07146): k = 12, the widest registered -- 192/384/768 channels and
+    Table 4's 52.5M parameters.
+    """
+    return build_resnet("wideresnet28_12", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(22, 8), paper_params=17.2, reference=_WRN_TABLE4)
+def WideResNet22_8(config, **kwargs):
+    """WRN-22-8, three blocks of 128/256/512 channels per group (Zagoruyko & Komodakis 2016,
+    arXiv:1605.07146); Table 4 counts 17.2M parameters.
+    """
+    return build_resnet("wideresnet22_8", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(22, 10), paper_params=26.8, reference=_WRN_TABLE4)
+def WideResNet22_10(config, **kwargs):
+    """WRN-22-10 (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Table 4): WRN-22-8 at k = 10,
+    so N = 3 blocks of 160/320/640 channels; 26.8M parameters.
+    """
+    return build_resnet("wideresnet22_10", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(16, 8), paper_params=11.0, reference=_WRN_TABLE4)
+def WideResNet16_8(config, **kwargs):
+    """WRN-16-8 (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Table 4: 11.0M parameters): two
+    blocks per group, 128/256/512 channels. With dropout it is the authors' SVHN network,
+    1.54% error in their README.
+    """
+    return build_resnet("wideresnet16_8", config, **kwargs)
+
+
+@register(**WRN, **CIFAR, config=wrn_cifar_config(16, 10), paper_params=17.1, reference=_WRN_TABLE4)
+def WideResNet16_10(config, **kwargs):
+    """WRN-16-10 (arXiv:1605.07146): 2 blocks x 3 groups, 160/320/640 wide; 17.1M parameters in
+    Table 4, about WRN-22-8's count with six fewer layers.
+    """
+    return build_resnet("wideresnet16_10", config, **kwargs)
+
+
+@register(**WRN_IMAGENET, config=ResNetConfig((3, 4, 6, 3), base_width=128), params=68_883_240,
+          flops=22_796_042_240, reference=Reference("torchvision", "wide_resnet50_2"))
+def WideResNet50_2(config, **kwargs):
+    """WRN-50-2-bottleneck (Zagoruyko & Komodakis 2016, arXiv:1605.07146, ImageNet table):
+    ResNet-50 with the inner width of every bottleneck doubled (base_width 128), stride in the
+    3x3; 21.9% top-1 error, single crop (authors' README). Weights: torchvision:wide_resnet50_2.
+    """
+    return build_resnet("wideresnet50_2", config, **kwargs)
+
+
+@register(**WRN_IMAGENET, config=ResNetConfig((3, 4, 23, 3), base_width=128), params=126_886_696,
+          flops=45_506_101_248, reference=Reference("torchvision", "wide_resnet101_2"))
+def WideResNet101_2(config, **kwargs):
+    """WRN-101-2 on the WRN-50-2 recipe of arXiv:1605.07146 (ImageNet table): [3, 4, 23, 3]
+    with doubled bottlenecks, 126,886,696 parameters; torchvision's, not a paper model.
+    Weights: torchvision:wide_resnet101_2.
+    """
+    return build_resnet("wideresnet101_2", config, **kwargs)
+
+
+@register(**R2, config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=26, scales=4),
+          params=25_699_120, flops=8_510_332_928, reference=Reference("timm", "res2net50_26w_4s"))
+def Res2Net50(config, **kwargs):
+    """Res2Net-50 26w x 4s (Gao et al. 2019, arXiv:1904.01169, Fig. 2b block): ResNet-50 whose
+    3x3 is four hierarchical scales of 26 channels; 25.70M parameters, 4.2 GFLOPs and 22.01%
+    top-1 error. Weights: timm:res2net50_26w_4s.
+    """
+    return build_resnet("res2net50", config, **kwargs)
+
+
+@register(**R2, config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=14, scales=8),
+          params=25_059_816, flops=8_357_797_888, reference=measured("timm", "res2net50_14w_8s"))
+def Res2Net50_14w8s(config, **kwargs):
+    """Res2Net-50 14w x 8s (Gao et al. 2019, arXiv:1904.01169): eight scales of 14 channels at
+    the same 4.2 GFLOPs -- 21.86%, the lowest error of the three equal-cost splits.
+    Weights: timm:res2net50_14w_8s.
+    """
+    return build_resnet("res2net50_14w8s", config, **kwargs)
+
+
+@register(**R2, config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=26, scales=6),
+          params=37_051_448, flops=12_591_046_656, reference=measured("timm", "res2net50_26w_6s"))
+def Res2Net50_26w6s(config, **kwargs):
+    """Res2Net-50 26w x 6s (arXiv:1904.01169): six 26-channel scales, 37.05M parameters and
+    6.3 GFLOPs for 21.42% top-1 error. From timm:res2net50_26w_6s.
+    """
+    return build_resnet("res2net50_26w6s", config, **kwargs)
+
+
+@register(**R2, config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=26, scales=8),
+          params=48_403_776, flops=16_671_760_384, reference=measured("timm", "res2net50_26w_8s"))
+def Res2Net50_26w8s(config, **kwargs):
+    """Res2Net-50 26w x 8s (Gao et al. 2019, arXiv:1904.01169), the largest 50-layer split:
+    48.40M parameters, 8.3 GFLOPs; 20.80% top-1 error. Weights: timm:res2net50_26w_8s.
+    """
+    return build_resnet("res2net50_26w8s", config, **kwargs)
+
+
+@register(**R2, config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=48, scales=2),
+          params=25_287_304, flops=8_319_664_128, reference=measured("timm", "res2net50_48w_2s"))
+def Res2Net50_48w2s(config, **kwargs):
+    """Res2Net-50 48w x 2s (arXiv:1904.01169): two scales of 48 channels, so one 3x3 and a
+    passed-through split per block; 22.68% top-1 error at 4.2 GFLOPs, the weakest equal-cost split.
+    Ported from timm:res2net50_48w_2s.
+    """
+    return build_resnet("res2net50_48w2s", config, **kwargs)
+
+
+@register(**R2, config=ResNetConfig((3, 4, 23, 3), block="res2net", base_width=26, scales=4),
+          params=45_206_688, flops=16_133_948_928,
+          reference=Reference("timm", "res2net101_26w_4s"))
+def Res2Net101(config, **kwargs):
+    """Res2Net-101 26w x 4s (Gao et al. 2019, arXiv:1904.01169): ResNet-101's [3, 4, 23, 3]
+    with Res2Net blocks -- 45.21M parameters, 8.1 GFLOPs, 20.81% top-1 error.
+    Weights: timm:res2net101_26w_4s.
+    """
+    return build_resnet("res2net101", config, **kwargs)
+
+
+@register(**R2,
+          config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=4, scales=4, cardinality=8),
+          params=24_671_464, flops=8_345_354_240, reference=Reference("timm", "res2next50"))
+def Res2NeXt50(config, **kwargs):
+    """Res2NeXt-50 (Gao et al. 2019, arXiv:1904.01169): the Res2Net split on ResNeXt's grouped
+    3x3, cardinality 8 and 4w x 4s; 24.67M parameters, 21.76% top-1 error.
+    Weights: timm:res2next50.
+    """
+    return build_resnet("res2next50", config, **kwargs)
+
+
+@register(**R2,
+          config=ResNetConfig((3, 4, 6, 3), block="res2net", base_width=26, scales=4,
+                              attention="se"),
+          reference=no_reference("no reference implementation or paper count; Res2Net-50 26w4s "
+                                 "with SE (r = 16, exact C/16) before the sum"))
+def SERes2Net50(config, **kwargs):
+    """SE-Res2Net-50 26w x 4s (Gao et al. 2019, arXiv:1904.01169): Res2Net50 with SE
+    (r = 16, exact C/16) before each sum. The official README publishes no SE weights or
+    count, so no parameter count is checked.
+    """
+    return build_resnet("seres2net50", config, **kwargs)

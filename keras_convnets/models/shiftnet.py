@@ -17,7 +17,7 @@ import dataclasses
 from ..applications import build_model
 from ..layers import Shift
 from ..layers.shift import LAYOUTS
-from ..registry import Paper, register
+from ..registry import Paper, no_reference, register
 from ..utils import check_choice, check_positive_int, check_rate
 
 SHIFT = Paper("Shift: A Zero FLOP, Zero Parameter Alternative to Spatial Convolutions", 2017,
@@ -75,7 +75,8 @@ def build_shift_resnet(model_name, cfg, *, expansion=3, shift_layout="grouped",
         shift_layout: ``"grouped"`` (the paper's contiguous channel groups) or
             ``"interleaved"`` (the authors' CUDA kernel: channel c moves in direction
             c mod 9), see :class:`~keras_convnets.layers.Shift`.
-        drop_path_rate: stochastic depth on the residual branches.
+        drop_path_rate: stochastic depth on the residual branches, rising linearly from 0 at
+            the first module to this rate at the last.
     """
     check_positive_int("expansion", expansion)
     check_choice("shift_layout", shift_layout, LAYOUTS)
@@ -84,47 +85,44 @@ def build_shift_resnet(model_name, cfg, *, expansion=3, shift_layout="grouped",
                        **kwargs)
 
 
-OPTIONS = {"expansion": 3, "shift_layout": "grouped", "drop_rate": 0.0, "drop_path_rate": 0.0,
-           "norm": "batch"}
-#: The paper's parameter counts (millions, 10 classes) for epsilon = 1, 3, 6, 9.
+#: The paper's parameter counts (millions, 10 classes) for epsilon = 1, 3, 6, 9, matched to
+#: their 0.01M by ``tests/test_lightweight_tables.py``.
 PAPER_PARAMS = {
     20: {1: 0.03, 3: 0.10, 6: 0.19, 9: 0.28},
     56: {1: 0.10, 3: 0.29, 6: 0.58, 9: 0.87},
     110: {1: 0.20, 3: 0.59, 6: 1.18, 9: 1.76},
 }
+#: What the ShiftResNet registrations share. ``expansion`` epsilon defaults to 3, the setting
+#: behind the abstract's "better CIFAR accuracy with 60% fewer parameters"; ``paper_params`` is
+#: that column of the table, to 0.1M. The tiny build has one CSC module per stage (two in the
+#: first).
+SHIFTRESNETS = dict(
+    family="shift", paper=SHIFT, **CIFAR, tiny=ShiftResNetConfig((2, 1, 1)),
+    generic_builder="build_shift_resnet",
+    options={"expansion": 3, "shift_layout": "grouped", "drop_rate": 0.0, "drop_path_rate": 0.0,
+             "norm": "batch"},
+    reference=no_reference("the authors' shiftresnet-cifar (PyTorch + CUDA); paper counts "
+                           "checked"))
 
-for _depth, _counts in PAPER_PARAMS.items():
-    def _make(func_name, depth, counts):
-        model_name = func_name.lower()
-        n = (depth - 2) // 6
-        cfg = ShiftResNetConfig((n, n, n))
 
-        def builder(**kwargs):
-            return build_shift_resnet(model_name, cfg, **kwargs)
+@register(**SHIFTRESNETS, config=ShiftResNetConfig((3, 3, 3)), paper_params=0.1)
+def ShiftResNet20(config, **kwargs):
+    """ShiftResNet-20 (Wu et al. 2017, arXiv:1711.08141, the CIFAR-10/100 table): the CIFAR
+    ResNet-20 (3 blocks per stage, 16/32/64 channels) with a CSC module (1x1 to epsilon C,
+    shift, 1x1) for each basic block; 0.03/0.10/0.19/0.28M parameters at epsilon 1/3/6/9."""
+    return build_shift_resnet("shiftresnet20", config, **kwargs)
 
-        builder.__name__ = builder.__qualname__ = func_name
-        table = ", ".join(f"{e}: {c:.2f}M" for e, c in counts.items())
-        builder.__doc__ = (
-            f"ShiftResNet-{depth} (Wu et al. 2017, arXiv:1711.08141, CIFAR experiments): the "
-            f"CIFAR ResNet-{depth} ({n} blocks per stage, 16/32/64 channels) with a CSC module "
-            f"(1x1 to epsilon C, shift, 1x1) for each basic block. ``expansion`` epsilon "
-            f"defaults to 3, the setting behind the abstract's 'better CIFAR accuracy with 60% "
-            f"fewer parameters' (ShiftResNet-56: 0.29M against ResNet-56's 0.86M). The paper's "
-            f"parameter counts by epsilon -- {table} -- are matched to their 0.01M "
-            f"(tests/test_lightweight_tables.py); no other reference implementation exists."
-            f"\n\n    Takes the ``keras.applications`` arguments and ``expansion``, "
-            f"``shift_layout``, ``drop_rate``, ``drop_path_rate``, ``norm`` (see "
-            f":func:`build_shift_resnet`).")
-        registered = register(
-            family="shift", paper=SHIFT, options=OPTIONS, paper_params=round(counts[3], 1),
-            reference="the authors' shiftresnet-cifar (PyTorch + CUDA); paper counts checked",
-            **CIFAR)(builder)
-        registered.config = cfg
-        # Same modules, head and options; one CSC module per stage (two in the first).
-        tiny_cfg = ShiftResNetConfig((2, 1, 1))
-        registered.tiny = lambda **kwargs: build_shift_resnet(model_name, tiny_cfg, **kwargs)
-        return registered
 
-    globals()[f"ShiftResNet{_depth}"] = _make(f"ShiftResNet{_depth}", _depth, _counts)
+@register(**SHIFTRESNETS, config=ShiftResNetConfig((9, 9, 9)), paper_params=0.3)
+def ShiftResNet56(config, **kwargs):
+    """ShiftResNet-56 (arXiv:1711.08141, CIFAR experiments): 9 CSC modules per stage. At the
+    default epsilon = 3 it has 0.29M parameters against ResNet-56's 0.86M, the abstract's "60%
+    fewer parameters"; 0.10/0.58/0.87M at epsilon 1/6/9."""
+    return build_shift_resnet("shiftresnet56", config, **kwargs)
 
-del _depth, _counts
+
+@register(**SHIFTRESNETS, config=ShiftResNetConfig((18, 18, 18)), paper_params=0.6)
+def ShiftResNet110(config, **kwargs):
+    """ShiftResNet-110 (arXiv:1711.08141), the deepest of the paper's CIFAR table: 18 CSC
+    modules per stage, 0.20/0.59/1.18/1.76M parameters at epsilon = 1/3/6/9."""
+    return build_shift_resnet("shiftresnet110", config, **kwargs)

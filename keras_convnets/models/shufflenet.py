@@ -12,15 +12,17 @@
 Reference counts come from the authors' released code (megvii-model/ShuffleNet-Series) and
 torchvision, both in ``params.tsv``. Where a layout choice differs between the paper, the
 official code and torchvision, each builder's docstring says which one it follows and which
-option selects the other.
+option selects the other. Both papers count complexity in MFLOPs meaning millions of
+multiply-adds at 224 x 224; the models' docstrings do the same (the registry's ``flops`` are
+twice that).
 """
 
 import dataclasses
 
-from ..applications import build_model
+from ..applications import Head, build_model
 from ..backend import keras
 from ..layers import ChannelShuffle, ChannelSplit
-from ..registry import Paper, get_spec, register
+from ..registry import Paper, Reference, no_reference, register
 from ..utils import check_choice, check_positive_int, check_rate, make_divisible
 
 SHUFFLENET_V1 = Paper(
@@ -30,72 +32,29 @@ SHUFFLENET_V2 = Paper(
     "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design", 2018,
     "1807.11164")
 
-DEPTHWISE_INITIALIZER = {"class_name": "VarianceScaling",
-                         "config": {"scale": 2.0, "mode": "fan_out",
-                                    "distribution": "truncated_normal"}}
+#: the behaviour tests' units per stage (a down-sampling unit in each, a basic one in two)
+TINY_REPEATS = (2, 1, 2)
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared plumbing
 # ---------------------------------------------------------------------------------------------
-def depthwise(ctx, x, name, strides=1, kernel_size=3):
-    """A bias-free depthwise convolution padded like PyTorch's ``padding=k // 2``."""
-    pad = (kernel_size - 1) // 2
-    padding = "same"
-    if strides > 1 and pad:
-        x = keras.layers.ZeroPadding2D(pad, name=ctx.name(name + "_pad"))(x)
-        padding = "valid"
-    return keras.layers.DepthwiseConv2D(
-        kernel_size, strides=strides, padding=padding, use_bias=False,
-        depthwise_initializer=DEPTHWISE_INITIALIZER, name=ctx.name(name))(x)
-
-
-def build_with_classifier(model_name, body, *, classifier_bias=True, include_top=True,
-                          input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                          classifier_activation="softmax", drop_rate=0.0, **kwargs):
-    """:func:`build_model`, with a bias-free classifier when ``classifier_bias`` is False.
-
-    The authors' ShuffleNet code ends in ``nn.Linear(channels, classes, bias=False)``; the
-    head is then built here, with the same names and checks as :func:`build_model`'s.
-    """
-    if classifier_bias or not include_top:
-        return build_model(model_name, body, include_top=include_top, input_tensor=input_tensor,
-                           input_shape=input_shape, pooling=pooling, classes=classes,
-                           classifier_activation=classifier_activation, drop_rate=drop_rate,
-                           **kwargs)
-    if pooling is not None:
-        raise ValueError(
-            f"`pooling`={pooling!r} applies only with include_top=False; the classification "
-            f"head already pools globally.")
-    check_positive_int("classes", classes)
-    try:
-        keras.activations.get(classifier_activation)
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"`classifier_activation` must be None or a Keras activation; got "
-            f"{classifier_activation!r}.") from None
-    drop_rate = check_rate("drop_rate", drop_rate)
-    if input_shape is None and input_tensor is None:
-        size = get_spec(model_name).default_size
-        input_shape = (size, size, 3)
-
-    def body_and_head(ctx, x):
-        x = body(ctx, x)
-        x = keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
-        if drop_rate:
-            x = keras.layers.Dropout(drop_rate, name=ctx.name("head_dropout"))(x)
-        x = keras.layers.Dense(classes, use_bias=False, name=ctx.name("logits"))(x)
-        return keras.layers.Activation(classifier_activation, dtype="float32",
-                                       name=ctx.name("predictions"))(x)
-
-    return build_model(model_name, body_and_head, include_top=False, input_tensor=input_tensor,
-                       input_shape=input_shape, pooling=None, **kwargs)
-
-
 def _stem(ctx, x, channels):
     """Conv1 (3x3/2) + BN + ReLU and the 3x3/2 max-pool: stage 1, stride 4."""
     x = ctx.conv_norm_act(x, channels, 3, "stem", strides=2)
     return ctx.max_pool(x, "stage1_out")
+
+
+def _units(cfg, drop_path_rate):
+    """``(stage, unit, width, drop-path rate, last)`` for every unit of Stages 2-4 in order
+    (``unit`` counts from 1, the down-sampling unit; ``last``: the stage's last unit). The rate
+    rises linearly from 0 at the first unit to ``drop_path_rate`` at the last."""
+    total = sum(cfg.repeats)
+    index = 0
+    for stage, (repeat, width) in enumerate(zip(cfg.repeats, cfg.widths), start=2):
+        for unit in range(1, repeat + 1):
+            yield stage, unit, width, drop_path_rate * index / max(1, total - 1), unit == repeat
+            index += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,14 +64,18 @@ V1_GROUPS = (1, 2, 3, 4, 8)
 V1_SCALES = (0.25, 0.5, 1.0, 1.5, 2.0)
 #: Table 1: the output channels of Stage 2 at 1x (Stage 3 and 4 double them).
 V1_STAGE2_WIDTHS = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
+#: Table 1's complexity (MFLOPs, i.e. million multiply-adds) at 1x.
+V1_PAPER_MFLOPS = {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
 V1_REPEATS = (4, 8, 4)
 
 
 @dataclasses.dataclass(frozen=True)
 class ShuffleNetV1Config:
-    """One ShuffleNet v1: ``groups`` g, the stage output channels and the stem width."""
+    """One ShuffleNet v1 (make it with :func:`v1_config`): ``groups`` g, the ``scale`` s, the
+    stage output channels and the stem width."""
 
     groups: int
+    scale: float
     widths: tuple
     stem: int
     repeats: tuple = V1_REPEATS
@@ -145,6 +108,8 @@ def v1_stem_width(groups, scale):
 
 
 def v1_config(groups, scale, stem_channels=None, repeats=V1_REPEATS):
+    """ShuffleNet ``scale`` x with g = ``groups`` (Table 1); ``stem_channels`` None gives the
+    official Conv1 width (:func:`v1_stem_width`)."""
     if groups not in V1_GROUPS:
         raise ValueError(
             f"ShuffleNet v1 `groups` must be one of {V1_GROUPS} (Table 1); got {groups!r}.")
@@ -158,7 +123,13 @@ def v1_config(groups, scale, stem_channels=None, repeats=V1_REPEATS):
         raise ValueError(
             f"`stem_channels`={stem}: the first unit's grouped convolution outputs {width} - "
             f"{stem} = {width - stem} channels, which `groups`={groups} does not divide.")
-    return ShuffleNetV1Config(groups, (width, 2 * width, 4 * width), stem, tuple(repeats))
+    return ShuffleNetV1Config(groups, scale, (width, 2 * width, 4 * width), stem, tuple(repeats))
+
+
+def v1_tiny(cfg):
+    """The same g, units, head and options at 0.25x, Conv1 8 (rounded to g), 2/1/2 units."""
+    return v1_config(cfg.groups, 0.25, make_divisible(8, cfg.groups, min_value=cfg.groups),
+                     TINY_REPEATS)
 
 
 def _v1_unit(ctx, x, out_channels, groups, stride, first, name, drop_path_rate, out_name):
@@ -171,7 +142,7 @@ def _v1_unit(ctx, x, out_channels, groups, stride, first, name, drop_path_rate, 
     y = ctx.conv_norm_act(x, mid, 1, name, groups=1 if first else groups, suffix="1")
     if groups > 1:
         y = ChannelShuffle(groups, name=ctx.name(name + "_shuffle"))(y)
-    y = ctx.norm(depthwise(ctx, y, name + "_dwconv", strides=stride), name + "_dwbn")
+    y = ctx.norm(ctx.depthwise_conv(y, 3, name + "_dwconv", strides=stride), name + "_dwbn")
     y = ctx.conv_norm_act(y, branch_out, 1, name, groups=groups, act=False, suffix="2")
     if stride == 2:
         shortcut = ctx.avg_pool_padded(x, name + "_pool", strides=2)
@@ -183,60 +154,20 @@ def _v1_unit(ctx, x, out_channels, groups, stride, first, name, drop_path_rate, 
 
 
 def _v1_body(cfg, drop_path_rate):
-    total = sum(cfg.repeats)
-
     def body(ctx, x):
         x = _stem(ctx, x, cfg.stem)
-        index = 0
-        for stage, (repeat, width) in enumerate(zip(cfg.repeats, cfg.widths), start=2):
-            for unit in range(1, repeat + 1):
-                rate = drop_path_rate * index / max(1, total - 1)
-                x = _v1_unit(ctx, x, width, cfg.groups, 2 if unit == 1 else 1,
-                             stage == 2 and unit == 1, f"stage{stage}_unit{unit}", rate,
-                             f"stage{stage}_out" if unit == repeat else None)
-                index += 1
+        for stage, unit, width, rate, last in _units(cfg, drop_path_rate):
+            x = _v1_unit(ctx, x, width, cfg.groups, 2 if unit == 1 else 1,
+                         stage == 2 and unit == 1, f"stage{stage}_unit{unit}", rate,
+                         f"stage{stage}_out" if last else None)
         return x
 
     return body
 
 
-def build_shufflenet_v1(model_name, groups, scale, *, stem_channels=None,
-                        classifier_bias=False, drop_path_rate=0.0, repeats=V1_REPEATS,
-                        **kwargs):
-    """Builds ShuffleNet v1 ``scale`` x with ``groups`` g (arXiv:1707.01083, Table 1).
-
-    Architecture options:
-        stem_channels: Conv1's width (default: the official code's, see :func:`v1_stem_width`;
-            the paper's "scale every layer" rule gives ``round(24 * scale)``).
-        classifier_bias: the official code's classifier has no bias (False); True gives the
-            usual biased FC (pytorchcv's port, +classes parameters).
-        drop_path_rate: stochastic depth on the residual branches of the stride-1 units.
-        drop_rate: dropout before the classifier.
-    """
-    cfg = v1_config(groups, scale, stem_channels, repeats)
-    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-    return build_with_classifier(model_name, _v1_body(cfg, drop_path_rate),
-                                 classifier_bias=bool(classifier_bias), **kwargs)
-
-
-def _scale_name(scale):
-    return f"{scale:g}".replace(".", "_") + "x"
-
-
-V1_OPTIONS = {"stem_channels": None, "classifier_bias": False, "drop_rate": 0.0,
-              "drop_path_rate": 0.0, "norm": "batch"}
-_V1_OFFICIAL = "megvii ShuffleNet-Series official ShuffleNetV1"
-#: (groups, scale): (trainable params, FLOPs) of the authors' released code (params.tsv).
-_V1_REFERENCE = {
-    (3, 1.0): (1_864_728, 274_921_344),
-    (8, 1.0): (2_433_768, 276_731_904),
-    (3, 0.5): (717_324, 75_179_712),
-    (3, 1.5): (3_441_168, 584_887_104),
-    (3, 2.0): (5_449_776, 1_048_090_368),
-}
-#: Table 1's complexity (MFLOPs, i.e. million multiply-adds) at 1x.
-V1_PAPER_MFLOPS = {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
-_V1_DOC = """
+def build_shufflenet_v1(model_name, cfg, *, stem_channels=None, classifier_bias=False,
+                        drop_path_rate=0.0, **kwargs):
+    """Builds ShuffleNet v1 from a :class:`ShuffleNetV1Config` (arXiv:1707.01083, Table 1).
 
     Layout: the authors' released code (megvii-model/ShuffleNet-Series), which follows the
     paper -- Conv1 3x3/2 then a 3x3/2 max-pool, units of Fig. 2 (b)/(c) with bottlenecks a
@@ -248,56 +179,217 @@ _V1_DOC = """
     permutation of the depthwise filters). Stage ``N`` of the paper ends in the layer
     ``<name>_stage<N>_out``; stage 1 is Conv1 + max-pool.
 
-    Takes the ``keras.applications`` arguments and ``stem_channels``, ``classifier_bias``,
-    ``drop_rate``, ``drop_path_rate``, ``norm`` (see :func:`build_shufflenet_v1`).
+    Architecture options:
+        stem_channels: Conv1's width (default: the configuration's, the official code's; see
+            :func:`v1_stem_width`).
+        classifier_bias: the official code's classifier has no bias (False); True gives the
+            usual biased FC (pytorchcv's port, +classes parameters).
+        drop_path_rate: stochastic depth on the residual branches of the stride-1 units.
+        drop_rate: dropout before the classifier.
     """
+    if stem_channels is not None:
+        cfg = v1_config(cfg.groups, cfg.scale, stem_channels, cfg.repeats)
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    return build_model(model_name, _v1_body(cfg, drop_path_rate),
+                       head=Head(bias=bool(classifier_bias)), **kwargs)
 
 
-def _register_v1(groups, scale):
-    func_name = f"ShuffleNetV1_g{groups}_{_scale_name(scale)}"
-    model_name = func_name.lower()
-    params, flops = _V1_REFERENCE.get((groups, scale), (None, None))
-    width = v1_stage2_width(groups, scale)
-    exact = width == V1_STAGE2_WIDTHS[groups] * scale
-    doc = (f"ShuffleNet v1 {scale:g}x, g = {groups} (Zhang et al. 2017, arXiv:1707.01083, "
-           f"Table 1): Stage 2-4 widths {width}/{2 * width}/{4 * width}"
-           + ("" if exact else f" ({V1_STAGE2_WIDTHS[groups]} x {scale:g} rounded to a "
-                                f"multiple of 4g = {4 * groups})")
-           + f", Conv1 {v1_stem_width(groups, scale)}.")
-    if params is not None:
-        reference = f"{_V1_OFFICIAL}(model_size={scale:.1f}x, group={groups})"
-        doc += f" Trainable parameters: {params:,}, the official code's."
-    elif scale == 1.0:
-        reference = (f"no reference implementation (the official code has g = 3 and 8 only); "
-                     f"Table 1's {V1_PAPER_MFLOPS[groups]} MFLOPs checked")
-        doc += (f" No reference implementation; the FLOPs match Table 1's "
-                f"{V1_PAPER_MFLOPS[groups]} MFLOPs (tests/test_lightweight_tables.py).")
-    else:
-        reference = "no reference implementation or paper count"
-        doc += " No reference implementation and no count in the paper."
-
-    def builder(**kwargs):
-        return build_shufflenet_v1(model_name, groups, scale, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = func_name
-    builder.__doc__ = doc + _V1_DOC
-    registered = register(family="shufflenet", paper=SHUFFLENET_V1, params=params, flops=flops,
-                          reference=reference, options=V1_OPTIONS)(builder)
-    registered.groups, registered.scale = groups, scale
-
-    def tiny(**kwargs):
-        # Same g, units, head and options; 0.25x widths, Conv1 8 (rounded to g), 2/1/2 units.
-        kwargs.setdefault("stem_channels", make_divisible(8, groups, min_value=groups))
-        return build_shufflenet_v1(model_name, groups, 0.25, repeats=(2, 1, 2), **kwargs)
-
-    registered.tiny = tiny
-    return registered
+V1_OPTIONS = {"stem_channels": None, "classifier_bias": False, "drop_rate": 0.0,
+              "drop_path_rate": 0.0, "norm": "batch"}
+#: what every ShuffleNet v1 registration shares
+V1 = dict(family="shufflenet", paper=SHUFFLENET_V1, tiny=v1_tiny, options=V1_OPTIONS,
+          generic_builder="build_shufflenet_v1")
+_NO_COUNT = no_reference("no reference implementation or paper count")
 
 
-for _g in V1_GROUPS:
-    for _s in V1_SCALES:
-        _builder = _register_v1(_g, _s)
-        globals()[_builder.__name__] = _builder
+def _table1_checked(groups):
+    """A 1x model the official code lacks: Table 1's complexity is checked instead."""
+    return no_reference(f"no reference implementation (the official code has g = 3 and 8 "
+                        f"only); Table 1's {V1_PAPER_MFLOPS[groups]} MFLOPs checked")
+
+
+# g = 1: no group convolution, so no channel shuffle either (Table 1's first column).
+@register(**V1, config=v1_config(1, 0.25), reference=_NO_COUNT)
+def ShuffleNetV1_g1_0_25x(config, **kwargs):
+    """ShuffleNet 0.25x, g = 1 (Zhang et al. 2017, arXiv:1707.01083, Table 1 x 0.25): Stages 2-4
+    of 36/72/144 channels, Conv1 6; 11.0 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g1_0_25x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(1, 0.5), reference=_NO_COUNT)
+def ShuffleNetV1_g1_0_5x(config, **kwargs):
+    """ShuffleNet 0.5x without groups (g = 1; arXiv:1707.01083, Table 1 halved): 72/144/288
+    output channels, Conv1 12, 38.5 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g1_0_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(1, 1.0), reference=_table1_checked(1))
+def ShuffleNetV1_g1_1x(config, **kwargs):
+    """ShuffleNet 1x, g = 1: Table 1's first column (Zhang et al. 2017, arXiv:1707.01083) --
+    144/288/576 channels, Conv1 24, the paper's 143 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g1_1x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(1, 1.5), reference=_NO_COUNT)
+def ShuffleNetV1_g1_1_5x(config, **kwargs):
+    """ShuffleNet 1.5x, g = 1 (arXiv:1707.01083, Table 1 x 1.5): 216/432/864 channels and the
+    official 1.5x Conv1 of 24; 308.1 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g1_1_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(1, 2.0), reference=_NO_COUNT)
+def ShuffleNetV1_g1_2x(config, **kwargs):
+    """ShuffleNet 2x with plain 1x1 convolutions (g = 1, arXiv:1707.01083, Table 1 doubled):
+    288/576/1152 channels after a 48-wide Conv1, 550.3 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g1_2x", config, **kwargs)
+
+
+# g = 2 and 4: Table 1 x s is not a multiple of 4g at 0.25x, 0.5x and 1.5x (v1_stage2_width).
+@register(**V1, config=v1_config(2, 0.25), reference=_NO_COUNT)
+def ShuffleNetV1_g2_0_25x(config, **kwargs):
+    """ShuffleNet 0.25x, g = 2 (arXiv:1707.01083, Table 1): Stage 2's 200 x 0.25 = 50 rounded to
+    48 (a multiple of 8), so 48/96/192; Conv1 6; 10.4 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g2_0_25x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(2, 0.5), reference=_NO_COUNT)
+def ShuffleNetV1_g2_0_5x(config, **kwargs):
+    """Two-group ShuffleNet 0.5x (arXiv:1707.01083): 104/208/416, Table 1's 100 rounded up to a
+    multiple of 8; Conv1 12; 40.9 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g2_0_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(2, 1.0), reference=_table1_checked(2))
+def ShuffleNetV1_g2_1x(config, **kwargs):
+    """ShuffleNet 1x, g = 2 (Zhang et al. 2017, arXiv:1707.01083), Table 1 as printed: 200/400/800
+    channels, 140 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g2_1x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(2, 1.5), reference=_NO_COUNT)
+def ShuffleNetV1_g2_1_5x(config, **kwargs):
+    """ShuffleNet 1.5x in two groups (arXiv:1707.01083, Table 1): 300 rounded to 304, so
+    304/608/1216 channels; 309.0 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g2_1_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(2, 2.0), reference=_NO_COUNT)
+def ShuffleNetV1_g2_2x(config, **kwargs):
+    """ShuffleNet 2x, g = 2 (arXiv:1707.01083, Table 1 x 2, no rounding needed): 400/800/1600,
+    Conv1 48, 539.1 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g2_2x", config, **kwargs)
+
+
+# g = 3: the official code's g = 3 models are the reference for four of the five scales.
+@register(**V1, config=v1_config(3, 0.25), reference=_NO_COUNT)
+def ShuffleNetV1_g3_0_25x(config, **kwargs):
+    """ShuffleNet 0.25x, g = 3 (arXiv:1707.01083, Table 1 x 0.25): 60/120/240 and Conv1 6, 11.0
+    MFLOPs; the official code has no 0.25x model."""
+    return build_shufflenet_v1("shufflenetv1_g3_0_25x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(3, 0.5), params=717_324, flops=75_179_712,
+          reference=Reference("official(megvii)", "ShuffleNetV1(model_size=0.5x,group=3)"))
+def ShuffleNetV1_g3_0_5x(config, **kwargs):
+    """ShuffleNet 0.5x, g = 3 (arXiv:1707.01083, Table 1 halved): 120/240/480, Conv1 12; the
+    official 0.5x model, 37.6 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g3_0_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(3, 1.0), params=1_864_728, flops=274_921_344,
+          reference=Reference("official(megvii)", "ShuffleNetV1(model_size=1.0x,group=3)"))
+def ShuffleNetV1_g3_1x(config, **kwargs):
+    """ShuffleNet 1x, g = 3 (Zhang et al. 2017, arXiv:1707.01083, Table 1): 240/480/960 channels,
+    Conv1 24; Table 1's 137 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g3_1x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(3, 1.5), params=3_441_168, flops=584_887_104,
+          reference=Reference("official(megvii)", "ShuffleNetV1(model_size=1.5x,group=3)"))
+def ShuffleNetV1_g3_1_5x(config, **kwargs):
+    """ShuffleNet 1.5x, g = 3 (arXiv:1707.01083, Sec. 4.1.1): 360/720/1440 after the official
+    Conv1 of 24 (``stem_channels=36`` scales it too), 292.4 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g3_1_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(3, 2.0), params=5_449_776, flops=1_048_090_368,
+          reference=Reference("official(megvii)", "ShuffleNetV1(model_size=2.0x,group=3)"))
+def ShuffleNetV1_g3_2x(config, **kwargs):
+    """ShuffleNet 2x, g = 3 (arXiv:1707.01083, Table 1 x 2): 480/960/1920, Conv1 48 as the
+    official 2.0x model's, 524.0 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g3_2x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(4, 0.25), reference=_NO_COUNT)
+def ShuffleNetV1_g4_0_25x(config, **kwargs):
+    """ShuffleNet 0.25x, g = 4 (arXiv:1707.01083, Table 1): 272 / 4 = 68 rounds to 64, a
+    multiple of 16: 64/128/256, Conv1 8 (6 rounded up to g), 10.8 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g4_0_25x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(4, 0.5), reference=_NO_COUNT)
+def ShuffleNetV1_g4_0_5x(config, **kwargs):
+    """Four-group ShuffleNet 0.5x (arXiv:1707.01083): Table 1's 136 rounded to 144, so
+    144/288/576; 40.7 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g4_0_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(4, 1.0), reference=_table1_checked(4))
+def ShuffleNetV1_g4_1x(config, **kwargs):
+    """ShuffleNet 1x, g = 4, Table 1 of Zhang et al. 2017 (arXiv:1707.01083): 272/544/1088,
+    the column's 133 MFLOPs -- the cheapest of the five 1x models."""
+    return build_shufflenet_v1("shufflenetv1_g4_1x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(4, 1.5), reference=_NO_COUNT)
+def ShuffleNetV1_g4_1_5x(config, **kwargs):
+    """ShuffleNet 1.5x with 4 groups (arXiv:1707.01083): Table 1's 408 is no multiple of 16;
+    416 instead: 416/832/1664, 295.1 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g4_1_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(4, 2.0), reference=_NO_COUNT)
+def ShuffleNetV1_g4_2x(config, **kwargs):
+    """ShuffleNet 2x, g = 4: twice Table 1's widths, 544/1088/2176 (arXiv:1707.01083); 510.3
+    MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g4_2x", config, **kwargs)
+
+
+# g = 8: the widest column of Table 1; the official code has its 1x model.
+@register(**V1, config=v1_config(8, 0.25), reference=_NO_COUNT)
+def ShuffleNetV1_g8_0_25x(config, **kwargs):
+    """ShuffleNet 0.25x, g = 8 (arXiv:1707.01083, Table 1 / 4): 96/192/384 channels in Stages
+    2-4, Conv1 8 (6 rounded up to g), 12.4 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g8_0_25x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(8, 0.5), reference=_NO_COUNT)
+def ShuffleNetV1_g8_0_5x(config, **kwargs):
+    """Eight-group ShuffleNet 0.5x (arXiv:1707.01083, Table 1): 192/384/768, Conv1 16 (a multiple
+    of 8, as the official code's); 40.5 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g8_0_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(8, 1.0), params=2_433_768, flops=276_731_904,
+          reference=Reference("official(megvii)", "ShuffleNetV1(model_size=1.0x,group=8)"))
+def ShuffleNetV1_g8_1x(config, **kwargs):
+    """ShuffleNet 1x, g = 8 (Zhang et al. 2017, arXiv:1707.01083, Table 1's last column):
+    384/768/1536, 137 MFLOPs in the paper."""
+    return build_shufflenet_v1("shufflenetv1_g8_1x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(8, 1.5), reference=_NO_COUNT)
+def ShuffleNetV1_g8_1_5x(config, **kwargs):
+    """ShuffleNet 1.5x, g = 8 (arXiv:1707.01083, Table 1 x 1.5): 576/1152/2304 channels with
+    eight groups in every 1x1 but Stage 2's first; 290.2 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g8_1_5x", config, **kwargs)
+
+
+@register(**V1, config=v1_config(8, 2.0), reference=_NO_COUNT)
+def ShuffleNetV1_g8_2x(config, **kwargs):
+    """The widest ShuffleNet v1: 2x, g = 8 (arXiv:1707.01083, Table 1 x 2), 768/1536/3072 and a
+    48-wide Conv1; 521.9 MFLOPs."""
+    return build_shufflenet_v1("shufflenetv1_g8_2x", config, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +397,14 @@ for _g in V1_GROUPS:
 # ---------------------------------------------------------------------------------------------
 V2_LAYOUTS = ("official", "torchvision")
 V2_REPEATS = (4, 8, 4)
+#: Table 5's complexities (MFLOPs: million multiply-adds).
+V2_PAPER_MFLOPS = {"shufflenetv2_0_5x": 41, "shufflenetv2_1x": 146, "shufflenetv2_1_5x": 299,
+                   "shufflenetv2_2x": 591}
+#: name -> (torchvision trainable params, FLOPs), for the ``layout="torchvision"`` option.
+V2_TORCHVISION = {
+    "shufflenetv2_0_5x": (1_366_792, 80_952_896), "shufflenetv2_1x": (2_278_604, 289_815_984),
+    "shufflenetv2_1_5x": (3_503_624, 591_518_784), "shufflenetv2_2x": (7_393_996, 1_166_506_928),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,7 +418,13 @@ class ShuffleNetV2Config:
     drop_rate: float = 0.0  # the official 2.0x model's dropout before the classifier
 
 
-def _v2_unit(ctx, cfg, layout, x, out_channels, stride, name, out_name):
+def v2_tiny(cfg):
+    """The same units, head and options: 1/4 of the widths (kept even), Conv1 8, Conv5 64."""
+    return dataclasses.replace(cfg, widths=tuple(w // 8 * 2 for w in cfg.widths), conv5=64,
+                               stem=8, repeats=TINY_REPEATS)
+
+
+def _v2_unit(ctx, layout, x, out_channels, stride, name, drop_path_rate, out_name):
     """Fig. 3 (c) basic unit (stride 1) and (d) down-sampling unit (stride 2)."""
     in_channels = int(x.shape[-1])
     mid = out_channels // 2
@@ -330,24 +436,25 @@ def _v2_unit(ctx, cfg, layout, x, out_channels, stride, name, out_name):
         # torchvision: both branches make C_out / 2 (they differ in Stage 2 only).
         proj_out = in_channels if layout == "official" else out_channels // 2
         main_out = out_channels - proj_out
-        shortcut = ctx.norm(depthwise(ctx, x, name + "_proj_dwconv", strides=2),
+        shortcut = ctx.norm(ctx.depthwise_conv(x, 3, name + "_proj_dwconv", strides=2),
                             name + "_proj_dwbn")
         shortcut = ctx.conv_norm_act(shortcut, proj_out, 1, name + "_proj")
     y = ctx.conv_norm_act(x, mid, 1, name, suffix="1")
-    y = ctx.norm(depthwise(ctx, y, name + "_dwconv", strides=stride), name + "_dwbn")
+    y = ctx.norm(ctx.depthwise_conv(y, 3, name + "_dwconv", strides=stride), name + "_dwbn")
     y = ctx.conv_norm_act(y, main_out, 1, name, suffix="2")
+    if stride == 1:
+        y = ctx.drop_path(y, drop_path_rate, name + "_drop_path")
     y = keras.layers.Concatenate(name=ctx.name(name + "_concat"))([shortcut, y])
     return ChannelShuffle(2, name=ctx.name(out_name or name + "_shuffle"))(y)
 
 
-def _v2_body(cfg, layout):
+def _v2_body(cfg, layout, drop_path_rate):
     def body(ctx, x):
         x = _stem(ctx, x, cfg.stem)
-        for stage, (repeat, width) in enumerate(zip(cfg.repeats, cfg.widths), start=2):
-            for unit in range(1, repeat + 1):
-                x = _v2_unit(ctx, cfg, layout, x, width, 2 if unit == 1 else 1,
-                             f"stage{stage}_unit{unit}",
-                             f"stage{stage}_out" if unit == repeat and stage < 4 else None)
+        for stage, unit, width, rate, last in _units(cfg, drop_path_rate):
+            x = _v2_unit(ctx, layout, x, width, 2 if unit == 1 else 1,
+                         f"stage{stage}_unit{unit}", rate,
+                         f"stage{stage}_out" if last and stage < 4 else None)
         # Conv5 closes the last stage: its output is the feature map the classifier pools.
         x = ctx.norm(ctx.conv(x, cfg.conv5, 1, "conv5_conv"), "conv5_bn")
         return ctx.relu(x, "stage4_out")
@@ -356,46 +463,8 @@ def _v2_body(cfg, layout):
 
 
 def build_shufflenet_v2(model_name, cfg, *, layout="official", classifier_bias=None,
-                        drop_rate=None, **kwargs):
+                        drop_rate=None, drop_path_rate=0.0, **kwargs):
     """Builds ShuffleNet v2 from a Table 5 configuration (arXiv:1807.11164).
-
-    Architecture options:
-        layout: ``"official"`` (the authors' code; default) or ``"torchvision"``: how the
-            first down-sampling unit splits its output between the branches (see the
-            builders' docstrings).
-        classifier_bias: default False for the official layout (its classifier has no bias),
-            True for torchvision's.
-        drop_rate: dropout before the classifier (default: 0.2 for the official 2.0x, as its
-            code; otherwise 0).
-    """
-    layout = check_choice("layout", layout, V2_LAYOUTS)
-    if classifier_bias is None:
-        classifier_bias = layout == "torchvision"
-    if drop_rate is None:
-        drop_rate = cfg.drop_rate if layout == "official" else 0.0
-    return build_with_classifier(model_name, _v2_body(cfg, layout),
-                                 classifier_bias=bool(classifier_bias), drop_rate=drop_rate,
-                                 **kwargs)
-
-
-V2_OPTIONS = {"layout": "official", "classifier_bias": None, "drop_rate": None,
-              "norm": "batch"}
-_V2_TABLE = {
-    # name: (widths, conv5, official 2.0x dropout, (official params, FLOPs),
-    #        (torchvision params, FLOPs), paper MFLOPs)
-    "ShuffleNetV2_0_5x": ((48, 96, 192), 1024, 0.0, (1_365_792, 80_952_896),
-                          (1_366_792, 80_952_896), 41),
-    "ShuffleNetV2_1x": ((116, 232, 464), 1024, 0.0, (2_278_760, 291_628_592),
-                        (2_278_604, 289_815_984), 146),
-    "ShuffleNetV2_1_5x": ((176, 352, 704), 1024, 0.0, (3_506_720, 597_941_312),
-                          (3_503_624, 591_518_784), 299),
-    "ShuffleNetV2_2x": ((244, 488, 976), 2048, 0.2, (7_402_600, 1_181_566_000),
-                        (7_393_996, 1_166_506_928), 591),
-}
-#: name -> (torchvision trainable params, FLOPs), for the ``layout="torchvision"`` option.
-V2_TORCHVISION = {name.lower(): row[4] for name, row in _V2_TABLE.items()}
-V2_PAPER_MFLOPS = {name.lower(): row[5] for name, row in _V2_TABLE.items()}
-_V2_DOC = """
 
     Layout: the authors' released code (megvii-model/ShuffleNet-Series), the default because
     it is the one whose complexity is the paper's (Table 5: 41/146/299/591 MFLOPs;
@@ -404,43 +473,68 @@ _V2_DOC = """
     makes the rest (C - 24), torchvision's branches make C/2 each; and the official
     classifier has no bias. ``layout="torchvision"`` builds torchvision's
     ``shufflenet_v2_x*`` exactly: its weights port into it with equal logits
-    (``keras-convnets port`` applies the option; ``tests/test_port.py`` checks the parity). Both shuffle as Fig. 3 does, after the concatenation (the
-    official code's even/odd split at the next unit is the same permutation). The official
-    2.0x model has dropout 0.2 before the classifier (``drop_rate`` overrides). Stage 1 is
-    Conv1 + max-pool; stage 4 ends after Conv5 (1x1, BN, ReLU).
+    (``keras-convnets port`` applies the option; ``tests/test_port.py`` checks the parity).
+    Both shuffle as Fig. 3 does, after the concatenation (the official code's even/odd split at
+    the next unit is the same permutation). The official 2.0x model has dropout 0.2 before the
+    classifier (``drop_rate`` overrides). Stage 1 is Conv1 + max-pool; stage 4 ends after
+    Conv5 (1x1, BN, ReLU).
 
-    Takes the ``keras.applications`` arguments and ``layout``, ``classifier_bias``,
-    ``drop_rate``, ``norm`` (see :func:`build_shufflenet_v2`).
+    Architecture options:
+        layout: ``"official"`` (the authors' code; default) or ``"torchvision"``: how the
+            first down-sampling unit splits its output between the branches.
+        classifier_bias: default False for the official layout (its classifier has no bias),
+            True for torchvision's.
+        drop_rate: dropout before the classifier (default: 0.2 for the official 2.0x, as its
+            code; otherwise 0).
+        drop_path_rate: stochastic depth on the main (convolution) branch of the stride-1
+            units, rising linearly over the units as in v1; 0 (none) by default.
     """
+    layout = check_choice("layout", layout, V2_LAYOUTS)
+    if classifier_bias is None:
+        classifier_bias = layout == "torchvision"
+    if drop_rate is None:
+        drop_rate = cfg.drop_rate if layout == "official" else 0.0
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    return build_model(model_name, _v2_body(cfg, layout, drop_path_rate), drop_rate=drop_rate,
+                       head=Head(bias=bool(classifier_bias)), **kwargs)
 
-for _name, (_widths, _conv5, _drop, (_params, _flops), _tv, _mflops) in _V2_TABLE.items():
-    def _make_v2(func_name, cfg, params, flops, mflops):
-        model_name = func_name.lower()
 
-        def builder(**kwargs):
-            return build_shufflenet_v2(model_name, cfg, **kwargs)
+V2_OPTIONS = {"layout": "official", "classifier_bias": None, "drop_rate": None,
+              "drop_path_rate": 0.0, "norm": "batch"}
+#: what every ShuffleNet v2 registration shares
+V2 = dict(family="shufflenet", paper=SHUFFLENET_V2, tiny=v2_tiny, options=V2_OPTIONS,
+          generic_builder="build_shufflenet_v2")
+_TV = "layout='torchvision' gives torchvision's count"
 
-        builder.__name__ = builder.__qualname__ = func_name
-        scale = func_name.split("_", 1)[1].replace("_", ".")
-        builder.__doc__ = (
-            f"ShuffleNet v2 {scale} (Ma et al. 2018, arXiv:1807.11164, Table 5): Stage 2-4 "
-            f"widths {'/'.join(map(str, cfg.widths))}, Conv5 {cfg.conv5}; {mflops} MFLOPs in "
-            f"the paper. Trainable parameters {params:,} (official code; torchvision: "
-            f"{V2_TORCHVISION[model_name][0]:,})." + _V2_DOC)
-        registered = register(
-            family="shufflenet", paper=SHUFFLENET_V2, params=params, flops=flops,
-            reference=f"megvii ShuffleNet-Series official ShuffleNetV2(model_size={scale}); "
-                      f"layout='torchvision' gives torchvision's count",
-            options=V2_OPTIONS)(builder)
-        registered.config = cfg
-        # Same units, head and options: 1/4 of the widths (kept even), Conv1 8, Conv5 64.
-        tiny_cfg = dataclasses.replace(cfg, widths=tuple(w // 8 * 2 for w in cfg.widths),
-                                       conv5=64, stem=8, repeats=(2, 1, 2))
-        registered.tiny = lambda **kwargs: build_shufflenet_v2(model_name, tiny_cfg, **kwargs)
-        return registered
 
-    _registered = _make_v2(_name, ShuffleNetV2Config(_widths, _conv5, drop_rate=_drop), _params,
-                           _flops, _mflops)
-    globals()[_name] = _registered
+@register(**V2, config=ShuffleNetV2Config((48, 96, 192)), params=1_365_792, flops=80_952_896,
+          reference=Reference("official(megvii)", "ShuffleNetV2(model_size=0.5x)", note=_TV))
+def ShuffleNetV2_0_5x(config, **kwargs):
+    """ShuffleNet V2 0.5x (Ma et al. 2018, arXiv:1807.11164, Table 5): 48/96/192, 41 MFLOPs.
+    Weights: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters), ``layout="torchvision"``."""
+    return build_shufflenet_v2("shufflenetv2_0_5x", config, **kwargs)
 
-del _g, _s, _builder, _name, _widths, _conv5, _drop, _params, _flops, _tv, _mflops, _registered
+
+@register(**V2, config=ShuffleNetV2Config((116, 232, 464)), params=2_278_760, flops=291_628_592,
+          reference=Reference("official(megvii)", "ShuffleNetV2(model_size=1.0x)", note=_TV))
+def ShuffleNetV2_1x(config, **kwargs):
+    """ShuffleNet V2 1x, Table 5 of arXiv:1807.11164 (Ma et al. 2018): 146 MFLOPs. Ported from
+    torchvision:shufflenet_v2_x1_0 into ``layout="torchvision"`` (145 MFLOPs there)."""
+    return build_shufflenet_v2("shufflenetv2_1x", config, **kwargs)
+
+
+@register(**V2, config=ShuffleNetV2Config((176, 352, 704)), params=3_506_720, flops=597_941_312,
+          reference=Reference("official(megvii)", "ShuffleNetV2(model_size=1.5x)", note=_TV))
+def ShuffleNetV2_1_5x(config, **kwargs):
+    """ShuffleNet V2 1.5x (arXiv:1807.11164, Table 5): 299 MFLOPs; its torchvision weights
+    (shufflenet_v2_x1_5) need ``layout="torchvision"``, 3,503,624 parameters and 296 MFLOPs."""
+    return build_shufflenet_v2("shufflenetv2_1_5x", config, **kwargs)
+
+
+@register(**V2, config=ShuffleNetV2Config((244, 488, 976), conv5=2048, drop_rate=0.2),
+          params=7_402_600, flops=1_181_566_000,
+          reference=Reference("official(megvii)", "ShuffleNetV2(model_size=2.0x)", note=_TV))
+def ShuffleNetV2_2x(config, **kwargs):
+    """ShuffleNet V2 2x (Ma et al. 2018, arXiv:1807.11164, Table 5): Conv5 2048, dropout 0.2,
+    591 MFLOPs. torchvision's shufflenet_v2_x2_0 weights port into ``layout="torchvision"``."""
+    return build_shufflenet_v2("shufflenetv2_2x", config, **kwargs)

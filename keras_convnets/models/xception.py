@@ -27,7 +27,7 @@ from ..applications import build_model
 from ..applications.builder import CONV_INITIALIZER
 from ..backend import keras
 from ..layers import PaddedMaxPool2D
-from ..registry import Paper, register
+from ..registry import KerasTwin, Paper, Reference, register
 from ..utils import check_positive_int, check_rate, make_divisible
 
 XCEPTION = Paper("Xception: Deep Learning with Depthwise Separable Convolutions", 2016,
@@ -59,8 +59,7 @@ def _block(ctx, x, widths, name, start_with_relu, pool, drop_path_rate, out_name
     """[ReLU] -> (sep conv -> BN) with ReLUs between -> [3x3/2 max-pool], plus the shortcut:
     a 1x1 convolution (stride 2) + BN where the block pools, the identity otherwise."""
     if pool:
-        shortcut = ctx.conv(x, widths[-1], 1, name + "_shortcut_conv", strides=2)
-        shortcut = ctx.norm(shortcut, name + "_shortcut_bn")
+        shortcut = ctx.conv_norm_act(x, widths[-1], 1, name + "_shortcut", strides=2, act=False)
     else:
         shortcut = x
     y = x
@@ -93,12 +92,11 @@ def build_xception(model_name, cfg, *, drop_rate=None, drop_path_rate=0.0, **kwa
 
     def body(ctx, x):
         # Entry flow: unpadded stride-2 and stride-1 3x3 convolutions.
-        x = ctx.relu(ctx.norm(keras.layers.Conv2D(
-            cfg.stem[0], 3, strides=2, use_bias=False, kernel_initializer=CONV_INITIALIZER,
-            name=ctx.name("stem_conv1"))(x), "stem_bn1"), "stem_relu1")
-        x = ctx.relu(ctx.norm(keras.layers.Conv2D(
-            cfg.stem[1], 3, use_bias=False, kernel_initializer=CONV_INITIALIZER,
-            name=ctx.name("stem_conv2"))(x), "stem_bn2"), "stem_relu2")
+        for i, (width, stride) in enumerate(zip(cfg.stem, (2, 1)), start=1):
+            x = keras.layers.Conv2D(width, 3, strides=stride, use_bias=False,
+                                    kernel_initializer=CONV_INITIALIZER,
+                                    name=ctx.name(f"stem_conv{i}"))(x)
+            x = ctx.relu(ctx.norm(x, f"stem_bn{i}"), f"stem_relu{i}")
         index = 0
         last_entry = len(cfg.entry)
         for i, width in enumerate(cfg.entry, start=1):
@@ -138,22 +136,14 @@ def tiny_config(cfg):
                                exit=shrink(cfg.exit))
 
 
-@register(family="xception", paper=XCEPTION, default_size=299, min_size=67,
-          stage_strides=(4, 8, 16, 32), params=22_855_952, flops=16_714_806_992,
-          reference="timm legacy_xception",
-          options={"drop_rate": None, "drop_path_rate": 0.0, "norm": "batch"})
-def Xception(**kwargs):
+@register(family="xception", paper=XCEPTION, config=XceptionConfig(), tiny=tiny_config,
+          default_size=299, min_size=67, stage_strides=(4, 8, 16, 32), params=22_855_952,
+          flops=16_714_806_992, reference=Reference("timm", "legacy_xception"),
+          keras_twin=KerasTwin("Xception"),
+          options={"drop_rate": None, "drop_path_rate": 0.0, "norm": "batch"},
+          generic_builder="build_xception")
+def Xception(config, **kwargs):
     """Xception (Chollet 2016, arXiv:1610.02357, Fig. 5): 36 convolutional layers in 14
     modules, 22,855,952 trainable parameters (timm legacy_xception, keras.applications), default
-    input 299, minimum 67 (see the module docstring). See :func:`build_xception`.
-
-    Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
-    input_shape, pooling, classes, classifier_activation, name``) and the options of
-    :func:`build_xception`. Returns a functional ``keras.Model``.
-    """
-    return build_xception("xception", XceptionConfig(), **kwargs)
-
-
-Xception.config = XceptionConfig()
-Xception.tiny = lambda **kwargs: build_xception("xception", tiny_config(XceptionConfig()),
-                                                **kwargs)
+    input 299, minimum 67 (see the module docstring)."""
+    return build_xception("xception", config, **kwargs)

@@ -228,7 +228,7 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
         raise
 
 
-def _interpreter(tflite_bytes, delegates=True, **options):
+def make_interpreter(tflite_bytes, delegates=True, **options):
     """A LiteRT interpreter; ``delegates=False`` runs the builtin reference kernels without the
     default XNNPACK delegate."""
     try:
@@ -248,24 +248,26 @@ def allocated_interpreter(tflite_bytes, **options):
     XNNPACK refuses the file, with the builtin kernels (``delegated`` False). XNNPACK refuses
     an int8 convolution with a zero quantisation scale, which a pruned kernel whose output
     channel is entirely zero gets."""
-    interpreter = _interpreter(tflite_bytes, **options)
+    interpreter = make_interpreter(tflite_bytes, **options)
     try:
         interpreter.allocate_tensors()
         return interpreter, True
     except RuntimeError as exc:
         if "XNNPACK" not in str(exc):
             raise
-    interpreter = _interpreter(tflite_bytes, delegates=False, **options)
+    interpreter = make_interpreter(tflite_bytes, delegates=False, **options)
     interpreter.allocate_tensors()
     return interpreter, False
 
 
 def op_names(tflite_bytes):
     """The sorted, distinct builtin op names (``"CONV_2D"``, ``"HARD_SWISH"``...) in a model."""
-    return sorted({op["op_name"] for op in _interpreter(tflite_bytes)._get_ops_details()})
+    return sorted({op["op_name"] for op in make_interpreter(tflite_bytes)._get_ops_details()})
 
 
-def _quantize(values, detail):
+def quantize(values, detail):
+    """``values`` as the quantised integers of the input tensor described by ``detail`` (an
+    interpreter's input details: its scale, zero point and dtype)."""
     scale, zero_point = detail["quantization"]
     if not scale:
         raise ValueError(f"The TFLite model's {detail['dtype'].__name__} tensor "
@@ -301,7 +303,7 @@ def run(tflite_bytes, inputs):
             f"The TFLite model takes batches of shape {shape}; got inputs of shape "
             f"{inputs.shape} (the number of images must be a multiple of {shape[0]}).")
     if integer_input:
-        inputs = _quantize(inputs, input_detail)
+        inputs = quantize(inputs, input_detail)
     integer_output = np.issubdtype(outputs[0]["dtype"], np.integer)
     results = []
     for start in range(0, len(inputs), shape[0]):

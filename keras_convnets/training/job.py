@@ -94,11 +94,7 @@ def build_model(spec, recipe, *, classes, image_size, tiny=False, model_kwargs=N
     layer, the dropout -- is the builder's own), so the logits, the softmax and the loss are
     float32 while the body computes in float16 / bfloat16.
     """
-    builder = spec.builder
-    if tiny:
-        builder = getattr(spec.builder, "tiny", None)
-        if builder is None:
-            raise ValueError(f"`tiny`: {spec.name} has no .tiny variant.")
+    builder = spec.build_tiny if tiny else spec.builder
     kwargs = dict(recipe.model_kwargs)
     kwargs.update(model_kwargs or {})
     if recipe.norm is not None:

@@ -140,15 +140,5 @@ def load_recipe(recipe):
     return found
 
 
-def main(recipe, argv=None):
-    """The command line of a recipe file: ``python recipes/NAME.py [MODEL] [--smoke] ...``.
-
-    Takes the ``keras-convnets train`` options; MODEL defaults to the recipe's model.
-    """
-    from .command import recipe_main  # noqa: PLC0415
-
-    return recipe_main(recipe, argv)
-
-
 __all__ = ["Recipe", "DEFAULT", "OPTIMIZERS", "PRECISIONS", "load_recipe", "list_recipes",
-           "recipe_dirs", "main"]
+           "recipe_dirs"]

@@ -108,13 +108,28 @@ class MappingSource:
 
 
 def family_sources():
-    """Our model name -> :class:`MappingSource`, from every family's weights module."""
-    from ..models import alexnet_weights, lightweight_weights, resnet_weights
+    """Our model name -> :class:`MappingSource`, from the mapping module of every registered
+    family (``weights/mappings/<family module>.py``)."""
+    from ..registry import all_specs
+    from .mappings import mapping_module
 
     found = {}
-    for module in (resnet_weights, lightweight_weights, alexnet_weights):
-        for name, (source, rules, kwargs, *size) in module.SOURCES.items():
+    for module_name in sorted({spec.module for spec in all_specs()}):
+        module = mapping_module(module_name)
+        for name, (source, rules, kwargs, *size) in getattr(module, "SOURCES", {}).items():
             found[name] = MappingSource(source, module.KEY_RULES[rules], dict(kwargs), *size)
+    return found
+
+
+def not_portable():
+    """Models with a reference that cannot be created by name -> why (every family's
+    ``NOT_PORTABLE``)."""
+    from ..registry import all_specs
+    from .mappings import mapping_module
+
+    found = {}
+    for module_name in sorted({spec.module for spec in all_specs()}):
+        found.update(getattr(mapping_module(module_name), "NOT_PORTABLE", {}))
     return found
 
 
@@ -286,13 +301,23 @@ def assign(model, reference, rules):
                          f"{' ...' if len(unused) > 10 else ''} ({len(unused)} in all).")
 
 
+def _height_width(size):
+    """``size`` (a square's side, or None for any) or ``(height, width)`` -> ``(height,
+    width)``."""
+    if size is None:
+        return None, None
+    return (int(size), int(size)) if np.ndim(size) == 0 else tuple(int(s) for s in size)
+
+
 def compare(model, reference, size=64, batch=2, seed=0):
-    """Max |logit difference| / max |reference logit| on random inputs (eval mode), computed
-    in the model's dtype (float64 models are compared with a float64 reference)."""
+    """Max |logit difference| / max |reference logit| on random inputs (eval mode) of ``size``
+    (a side, or ``(height, width)``), computed in the model's dtype (float64 models are
+    compared with a float64 reference)."""
     torch = _import_torch()
     input_dtype = model.inputs[0].dtype
     dtype = "float64" if getattr(input_dtype, "name", input_dtype) == "float64" else "float32"
-    x = np.random.default_rng(seed).standard_normal((batch, size, size, 3)).astype(dtype)
+    x = np.random.default_rng(seed).standard_normal(
+        (batch, *_height_width(size), 3)).astype(dtype)
     reference = reference.double() if dtype == "float64" else reference
     with torch.no_grad():
         expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
@@ -334,7 +359,8 @@ class float64_models:
 
 
 def build_ported(model_name, source=None, pretrained=False, input_size=None, randomize=False):
-    """(our model with the reference's weights, the reference, the mapping) without saving.
+    """(our model with the reference's weights, the reference, the mapping) without saving;
+    ``input_size`` is a side or ``(height, width)``.
 
     ``randomize`` (random-init references only) randomises the reference's normalisation
     parameters first, as parity tests want."""
@@ -349,7 +375,7 @@ def build_ported(model_name, source=None, pretrained=False, input_size=None, ran
     if randomize and not pretrained:
         randomize_normalization(reference)
     classes = int(getattr(reference, "num_classes", 1000))
-    model = spec.builder(input_shape=(input_size, input_size, 3), classes=classes,
+    model = spec.builder(input_shape=(*_height_width(input_size), 3), classes=classes,
                          classifier_activation=None,
                          name=spec.name, **mapping.model_kwargs)
     assign(model, reference, mapping.rules)

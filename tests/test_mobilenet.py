@@ -1,6 +1,6 @@
-"""MobileNet v1/V2/V3 and Xception beyond the shared routine: the papers' multiply-add tables,
-widths, options and errors. (Parameter counts and FLOPs against the reference implementations
-are in test_reference_counts.py.)"""
+"""MobileNet v1/V2/V3 (and, where they share options, Xception) beyond the shared routine: the
+papers' multiply-add tables, widths, options and errors. (Parameter counts and FLOPs against the
+reference implementations are in test_reference_counts.py.)"""
 
 import numpy as np
 import pytest
@@ -95,23 +95,6 @@ def test_mobilenet_stage_outputs_at_224(name, channels):
                                                  input_shape=(224, 224, 3)))
     shapes = [tuple(o.shape[1:]) for o in features.outputs]
     assert shapes == [(224 // s, 224 // s, c) for s, c in zip((2, 4, 8, 16, 32), channels)]
-
-
-# -- Xception ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("size, expected", [(299, [74, 37, 19, 10]), (99, [24, 12, 6, 3])])
-def test_xception_stage_sizes(size, expected):
-    features = kc.feature_extractor(kc.Xception(include_top=False, input_shape=(size, size, 3)))
-    assert [o.shape[1] for o in features.outputs] == expected
-    assert [o.shape[-1] for o in features.outputs] == [128, 256, 728, 2048]
-
-
-def test_xception_blocks_and_drop_path():
-    model = kc.Xception(drop_path_rate=0.1, input_shape=(71, 71, 3))
-    assert len(_layers(model, keras.layers.SeparableConv2D)) == 2 * 4 + 3 * 8 + 2
-    # Twelve residual blocks; the rate rises linearly from 0, so the first has no DropPath.
-    assert len(_layers(model, keras.layers.Add)) == 12
-    assert [d.name for d in _layers(model, DropPath)][0] == "xception_entry2_drop_path"
-    assert len(_layers(model, DropPath)) == 11
 
 
 # -- options shared with keras.applications and the package ----------------------------------

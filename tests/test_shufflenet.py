@@ -1,9 +1,6 @@
-"""The lightweight / group-convolution family against its papers' tables.
-
-Exact reference counts (params.tsv) are checked by test_reference_counts.py; here are the
-papers' own figures -- complexities, rounded parameter counts, relative savings -- each to the
-paper's rounding, plus the layout options that switch between reference implementations.
-"""
+"""ShuffleNet v1 and v2 beyond the shared routine: the papers' tables (widths, complexities),
+the layout options that give the reference implementations' counts, the units, the errors.
+Exact reference counts (params.tsv) are checked by test_reference_counts.py."""
 
 import math
 
@@ -11,8 +8,11 @@ import pytest
 
 import keras_convnets as kc
 from keras_convnets.backend import keras
-from keras_convnets.layers import ChannelShuffle, GroupConv2D, Shift
-from keras_convnets.models import deep_roots, igc, shiftnet, shufflenet
+from keras_convnets.layers import ChannelShuffle, GroupConv2D
+from keras_convnets.models import shufflenet
+from keras_convnets.weights.mappings import mapping_module
+
+from reference_tables import params_tsv
 
 
 def _conv_macs(model):
@@ -20,11 +20,6 @@ def _conv_macs(model):
     dense = sum(2 * layer.kernel.shape[0] * layer.kernel.shape[1] for layer in model.layers
                 if isinstance(layer, keras.layers.Dense))
     return (kc.count_flops(model) - dense) // 2
-
-
-def _weights(model, kinds):
-    return sum(math.prod(w.shape) for layer in model.layers if isinstance(layer, kinds)
-               for w in layer.trainable_weights)
 
 
 # -- ShuffleNet v1 ----------------------------------------------------------------------------
@@ -51,10 +46,16 @@ def test_shufflenet_v1_scaled_widths_and_stems():
             assert (cfg.widths[0] - cfg.stem) % g == 0
 
 
+#: Table 1 of arXiv:1707.01083 (complexity, MFLOPs = multiply-adds, at 1x) and Table 5 of
+#: arXiv:1807.11164, typed from the papers.
+V1_PAPER_MFLOPS = {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
+V2_PAPER_MFLOPS = {"shufflenetv2_0_5x": 41, "shufflenetv2_1x": 146, "shufflenetv2_1_5x": 299,
+                   "shufflenetv2_2x": 591}
+
+
 def test_shufflenet_v1_paper_complexities_are_table_1():
-    assert shufflenet.V1_PAPER_MFLOPS == {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
-    assert shufflenet.V2_PAPER_MFLOPS == {"shufflenetv2_0_5x": 41, "shufflenetv2_1x": 146,
-                                          "shufflenetv2_1_5x": 299, "shufflenetv2_2x": 591}
+    assert shufflenet.V1_PAPER_MFLOPS == V1_PAPER_MFLOPS
+    assert shufflenet.V2_PAPER_MFLOPS == V2_PAPER_MFLOPS
 
 
 @pytest.mark.slow
@@ -66,7 +67,7 @@ def test_shufflenet_v1_complexity_is_table_1():
     figures come out -- e.g. g = 1: 142.50M -> 143, g = 3: 136.50M -> 137 -- while with the
     classifier g = 2, 4, 8 would read 141, 134, 138.
     """
-    for groups, paper in shufflenet.V1_PAPER_MFLOPS.items():
+    for groups, paper in V1_PAPER_MFLOPS.items():
         model = kc.get_model(f"shufflenetv1_g{groups}_1x")
         macs = _conv_macs(model)
         assert round(macs / 1e6) == paper, (groups, macs)
@@ -110,7 +111,7 @@ def test_shufflenet_v1_units(rng):
 ])
 def test_shufflenet_v1_rejects_unsupported_configurations(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        shufflenet.build_shufflenet_v1("shufflenetv1_g3_1x", **kwargs)
+        shufflenet.v1_config(**kwargs)
 
 
 def test_shufflenet_v1_rejects_bad_options():
@@ -130,19 +131,33 @@ def test_shufflenet_v2_official_layout_has_the_papers_complexity():
     """Table 5: 41 / 146 / 299 / 591 MFLOPs. The official layout's multiply-adds are 40.48,
     145.81, 298.97, 590.78 M: each paper figure is the count rounded up to the next million.
     torchvision's layout (144.91, 295.76, 583.25 M at 1x-2x) cannot be read as 146/299/591."""
-    for name, paper in shufflenet.V2_PAPER_MFLOPS.items():
+    for name, paper in V2_PAPER_MFLOPS.items():
         official = kc.count_flops(kc.get_model(name)) / 2e6
         assert math.ceil(official) == paper, (name, official)
-        torchvision = shufflenet.V2_TORCHVISION[name][1] / 2e6
+        torchvision = _torchvision_row(name)[1] / 2e6
         if paper > 41:
             assert round(torchvision) < paper and math.ceil(torchvision) < paper
         keras.backend.clear_session()
 
 
+def _torchvision_row(name):
+    """params.tsv's (params, FLOPs) of the torchvision model our ``layout="torchvision"`` ports
+    from (the weight mapping names it)."""
+    source = mapping_module("shufflenet").SOURCES[name][0]
+    framework, model = source.split(":")
+    row = params_tsv()[(framework, model)]
+    return int(row["params"]), int(row["flops"])
+
+
+def test_shufflenet_v2_torchvision_counts_are_the_references():
+    for name in V2_PAPER_MFLOPS:
+        assert shufflenet.V2_TORCHVISION[name] == _torchvision_row(name)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(shufflenet.V2_TORCHVISION))
+@pytest.mark.parametrize("name", sorted(V2_PAPER_MFLOPS))
 def test_shufflenet_v2_torchvision_layout_is_exact(name):
-    params, flops = shufflenet.V2_TORCHVISION[name]
+    params, flops = _torchvision_row(name)
     model = kc.get_model(name, layout="torchvision")
     assert kc.count_params(model)[0] == params
     assert kc.count_flops(model) == flops
@@ -160,105 +175,3 @@ def test_shufflenet_v2_options():
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
     with pytest.raises(ValueError, match="layout"):
         kc.ShuffleNetV2_1x(layout="caffe")
-
-
-# -- IGCNet -----------------------------------------------------------------------------------
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(igc.IGC_TABLE))
-def test_igcnet_matches_the_papers_parameter_column(name):
-    """#Params (17.7M, 24.1M, 19.3M) = convolution + classifier weights at 100 classes, to
-    the paper's 0.1M. (With BN's affine parameters L450M2 would read 19.4M.)"""
-    paper = igc.IGC_TABLE[name][2]
-    model = kc.get_model(name, classes=100)
-    assert round(_weights(model, (keras.layers.Conv2D, GroupConv2D, keras.layers.Dense)) / 1e6,
-                 1) == paper
-
-
-def test_igc_block_structure():
-    model = kc.IGCNet_L16M32.tiny()
-    primary = model.get_layer("igcnet_l16m32_stage2_block1_primary_conv")
-    secondary = model.get_layer("igcnet_l16m32_stage2_block1_secondary_conv")
-    # L = 2 primary partitions; M = 4 secondary partitions of L = 2 channels at 8 channels
-    assert primary.groups == 2 and primary.kernel_size == (3, 3) and primary.strides == (2, 2)
-    assert secondary.groups == 4 and secondary.kernel_size == (1, 1)
-    assert model.get_layer("igcnet_l16m32_stage2_block1_permute").groups == 2
-    assert model.get_layer("igcnet_l16m32_stage2_block1_permute_back").groups == 4
-
-
-def test_igcnet_options():
-    residual = kc.IGCNet_L16M32.tiny(residual=True, drop_path_rate=0.1)
-    assert any(layer.name.endswith("_shortcut_conv") for layer in residual.layers)
-    with pytest.raises(ValueError, match="depth"):
-        kc.IGCNet_L16M32(depth=21)
-    with pytest.raises(ValueError, match="depth"):
-        kc.IGCNet_L16M32(depth=23, residual=True)
-    with pytest.raises(ValueError, match="drop_path_rate"):
-        kc.IGCNet_L16M32(drop_path_rate=0.1)
-
-
-# -- clcNet -----------------------------------------------------------------------------------
-def _clc_count(a, b, c, d):
-    """clcnet.lua by hand: conv(3, 32, 3x3) + BN, then clcBlock(in, out, g1 = in / 2, g2 = 2)
-    = 3x3 (9 in * 2) + BN(in) + 1x1 (in * out / 2) + BN(out); Linear(1024, 1000)."""
-    def block(cin, cout):
-        return 9 * cin * 2 + 2 * cin + cin * cout // 2 + 2 * cout
-    total = 27 * 32 + 64 + block(32, 64)
-    for cin, cout, repeat in ((64, 128, a), (128, 256, b), (256, 512, c), (512, 1024, d)):
-        total += block(cin, cout) + repeat * block(cout, cout)
-    return total + 1024 * 1000 + 1000
-
-
-def test_clcnet_counts_follow_the_authors_model_definition():
-    for name, (repeats, params) in igc.CLC_TABLE.items():
-        assert _clc_count(*repeats) == params == kc.get_spec(name).params
-
-
-# -- ShiftResNet ------------------------------------------------------------------------------
-@pytest.mark.slow
-@pytest.mark.parametrize("depth", sorted(shiftnet.PAPER_PARAMS))
-def test_shift_resnet_matches_the_papers_counts(depth):
-    """Parameters in millions for epsilon = 1, 3, 6, 9, to the paper's 0.01M."""
-    for expansion, paper in shiftnet.PAPER_PARAMS[depth].items():
-        model = kc.get_model(f"shiftresnet{depth}", expansion=expansion)
-        assert round(kc.count_params(model)[0] / 1e6, 2) == paper, (depth, expansion)
-        keras.backend.clear_session()
-
-
-def test_shift_resnet_module():
-    model = kc.ShiftResNet20.tiny(expansion=3, shift_layout="interleaved")
-    shift = model.get_layer("shiftresnet20_stage2_block1_shift")
-    assert isinstance(shift, Shift) and shift.layout == "interleaved"
-    # the stride sits in the second 1x1, after the shift (the authors' code)
-    assert model.get_layer("shiftresnet20_stage2_block1_conv2").strides == (2, 2)
-    assert model.get_layer("shiftresnet20_stage2_block1_conv1").filters == 3 * 32
-    # the spatial mixing costs nothing: FLOPs are the 1x1 convolutions'
-    assert kc.count_flops(keras.Model(shift.input, shift.output)) == 0
-    with pytest.raises(ValueError, match="expansion"):
-        kc.ShiftResNet20(expansion=0)
-    with pytest.raises(ValueError, match="shift_layout"):
-        kc.ShiftResNet20(shift_layout="diagonal")
-
-
-# -- Deep Roots -------------------------------------------------------------------------------
-def test_deep_roots_groups_halve_per_stage():
-    assert deep_roots.root_groups(64) == (64, 32, 16, 8)
-    assert deep_roots.root_groups(8) == (8, 4, 2, 1)
-    assert deep_roots.root_groups(2) == (2, 1, 1, 1)
-
-
-@pytest.mark.slow
-def test_deep_roots_root64_saves_what_the_abstract_says():
-    """"For ResNet 50, our model has 40% fewer parameters, 45% fewer floating point
-    operations": root-64 against the (Caffe, stride-in-1x1) ResNet-50, to the percent."""
-    model = kc.ResNet50_Root64()
-    params = kc.count_params(model)[0]
-    assert round(1 - params / kc.get_spec("resnet50").params, 2) == 0.40
-    assert round(1 - kc.count_flops(model) / kc.get_spec("resnet50").flops, 2) == 0.45
-    layer = model.get_layer("resnet50_root64_stage1_block1_conv2")
-    assert layer.groups == 64 and layer.filters == 64  # conv2_x is depthwise at root-64
-    assert model.get_layer("resnet50_root64_stage4_block3_conv2").groups == 8
-
-
-def test_deep_roots_rejects_cardinality():
-    with pytest.raises(ValueError, match="cardinality"):
-        kc.ResNet50_Root8(cardinality=4)

@@ -1,11 +1,5 @@
-"""Where the residual family's reference weights come from, and how their tensors map onto ours.
-
-Data only (no torch import): ``SOURCES`` names, for each of our models, the reference model in
-timm or torchvision and the builder options that make our layout identical to it;
-``KEY_RULES`` translate our layer names (without the ``<model>_`` prefix) into the reference's
-module paths. In a rule's template, ``{stage}``/``{block}``/``{index}`` are the numbers
-captured from our name and ``{stage0}``/``{block0}``/``{index0}`` the same minus one.
-"""
+"""Where the residual family's reference weights come from, and how their tensors map onto ours
+(format: :mod:`keras_convnets.weights.mappings`)."""
 
 # Our "_bn2" of a preact block normalises the output of conv1 -> timm calls it norm2, etc.
 _BLOCK = r"stage(?P<stage>\d+)_block(?P<block>\d+)"

@@ -1,4 +1,4 @@
-"""Where AlexNet's reference weights come from (format: ``resnet_weights``).
+"""Where AlexNet's reference weights come from (format: :mod:`keras_convnets.weights.mappings`).
 
 torchvision's ``alexnet`` is the one-tower "one weird trick" network, our ``AlexNetOWT``; its
 ``features`` and ``classifier`` Sequentials hold the weighted layers at fixed indices. It flattens
