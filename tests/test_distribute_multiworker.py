@@ -157,7 +157,6 @@ def _run_cluster(out, kill_at=None, norm=None, attempts=3):
 @pytest.mark.legacy
 def test_two_workers_end_identical_and_match_one_process(tmp_path):
     from keras_convnets import USE_LEGACY_KERAS, training
-
     from keras_convnets.backend import keras
 
     out = tmp_path / "cluster"
@@ -194,7 +193,7 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path):
         moved.append((alone - start).ravel())
         error.append((together - alone).ravel())
     moved, error = np.linalg.norm(np.concatenate(moved)), np.linalg.norm(np.concatenate(error))
-    assert error < 1e-3 * moved, (error, moved)  # doubled updates: error == moved
+    assert error < 1e-3 * moved, (error, moved)  # doubled updates: error ~ moved
     assert np.isfinite(np.concatenate([w.ravel() for w in weights])).all()
 
 

@@ -83,7 +83,8 @@ def test_ci_turns_skips_for_missing_packages_into_failures(tmp_path):
         pytest.skip(f"the inner CI run would stop at its start: {missing} not installed")
     for name, source in INNER.items():
         (tmp_path / name).write_text(textwrap.dedent(source))
-    env = dict(os.environ, CI="true",
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # xdist's too
+    env.update(CI="true",
                PYTHONPATH=os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")])))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
