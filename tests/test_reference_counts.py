@@ -31,6 +31,8 @@ MEASURED = [s.name for s in SPECS if s.params is not None and not s.reference.in
 #: FLOPs the registry gives as None, and why (everything else is compared to the integer).
 NO_FLOPS = {
     "resnet200": "timm's resnet200 is v1.5 (stride in the 3x3); ours is the paper's v1 layout",
+    "clcnet_a": "counted by hand from the authors' Lua model definition: parameters only",
+    "clcnet_b": "counted by hand from the authors' Lua model definition: parameters only",
     "alexnet": "params.tsv's patched pytorchcv row leaves conv1 unpadded (54x54); we pad 2 as "
                "torchvision (55x55): 7,596,864 FLOPs more",
 }
