@@ -40,8 +40,8 @@ def _keras_switch_changed(when):
 # -- CI: nothing skipped for a missing package or file -------------------------------------------
 #: What the suite imports or reads beyond the package's own requirements. Where one is missing
 #: a test skips locally; in CI (CI=true) the run fails at its start, naming it.
-REQUIRED_MODULES = ("torch", "timm", "torchvision", "tensorflow_model_optimization", "psutil",
-                    "matplotlib", "ai_edge_litert", "tf_keras")
+REQUIRED_MODULES = ("torch", "timm", "torchvision", "pytorchcv", "tensorflow_model_optimization",
+                    "psutil", "matplotlib", "ai_edge_litert", "tf_keras")
 REQUIRED_FILES = (ROOT.parent / "shared" / "reference" / "params.tsv",)
 #: Skip reasons that say something is missing (pytest.importorskip's "could not import 'x'"
 #: among them); "Keras 3 only" and the other skips of the Keras worlds stay skips in CI.
@@ -58,7 +58,8 @@ def _after_torchvision_ops(name):
 
 #: tfmot through the package: its own import flips TF_USE_LEGACY_KERAS.
 _IMPORTS = {"tensorflow_model_optimization": lambda name: import_tfmot(),
-            "torchvision": _after_torchvision_ops, "timm": _after_torchvision_ops}
+            "torchvision": _after_torchvision_ops, "timm": _after_torchvision_ops,
+            "pytorchcv": _after_torchvision_ops}
 
 
 def _in_ci():

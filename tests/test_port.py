@@ -55,6 +55,41 @@ def test_logit_parity_with_reference(name):
     assert difference < PARITY, f"{name} vs {mapping.source}: {difference:.2e} of the logits"
 
 
+def _default_layout_references():
+    from keras_convnets.weights.mappings import mapping_module
+
+    found = {}
+    for module in {kc.get_spec(n).module for n in kc.list_models()}:
+        found.update(getattr(mapping_module(module), "DEFAULT_LAYOUT_REFERENCES", {}) or {})
+    return found
+
+
+DEFAULT_LAYOUT_REFERENCES = _default_layout_references()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(DEFAULT_LAYOUT_REFERENCES))
+def test_default_layout_parity(name):
+    """Our default layout (the paper's; e.g. ResNet v1 striding the first 1x1), not the one the
+    ported weights need, against a reference implementation of that layout (pytorchcv)."""
+    from keras_convnets.weights.mappings import mapping_module
+
+    port_module._import_torchvision()  # pytorchcv imports torchvision
+    from pytorchcv.model_provider import get_model
+
+    source, rules = DEFAULT_LAYOUT_REFERENCES[name]
+    torch.manual_seed(0)
+    reference = port_module.randomize_normalization(get_model(source.split(":")[1]).eval())
+    size = tuple(reference.in_size)  # pytorchcv's final pool is a fixed 7x7: 224x224 only
+    with port_module.float64_models():
+        model = kc.get_spec(name).builder(input_shape=(*size, 3), classifier_activation=None,
+                                          name=name)
+        port_module.assign(model, reference,
+                           mapping_module(kc.get_spec(name).module).KEY_RULES[rules])
+    difference, scale = port_module.compare(model, reference, size=size)
+    assert scale > 0 and difference < PARITY, f"{name} vs {source}: {difference:.2e}"
+
+
 def test_parity_catches_one_changed_weight():
     """One BatchNorm variance 1% off, or one kernel entry changed, fails the parity bound."""
     torch.manual_seed(0)

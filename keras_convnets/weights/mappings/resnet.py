@@ -29,6 +29,16 @@ KEY_RULES = {
         (_BLOCK + r"_se", "layer{stage}.{block0}.se_module"),
         (r"logits", "last_linear"),
     ],
+    # pytorchcv's ResNets (its ConvBlock = conv + bn [+ activ]); its resnet50/101/152 stride
+    # the first 1x1, as the paper's v1 and our default layout (params.tsv's pytorchcv rows).
+    "pytorchcv": [
+        (r"stem_(?P<kind>conv|bn)", "features.init_block.conv.{kind}"),
+        (_BLOCK + r"_(?P<kind>conv|bn)(?P<index>\d)",
+         "features.stage{stage}.unit{block}.body.conv{index}.{kind}"),
+        (_BLOCK + r"_shortcut_(?P<kind>conv|bn)",
+         "features.stage{stage}.unit{block}.identity_conv.{kind}"),
+        (r"logits", "output"),
+    ],
     # timm's pre-activation ResNetV2: norm1 opens the block, norm2/norm3 follow conv1/conv2.
     "timm_resnetv2": [
         (r"stem_conv", "stem.conv"),
@@ -44,6 +54,15 @@ KEY_RULES = {
 
 V15 = {"stride_in_1x1": False}  # torchvision / timm stride the 3x3
 TIMM_V2 = {"stride_in_last_block": False}  # timm strides the first block of stages 2-4
+
+#: A reference for the default (paper) layout of the models whose ported weights (SOURCES,
+#: below) need another layout: pytorchcv's random-init models check that our default layout
+#: computes what the reference computes (tests/test_port.py); no weights come from them.
+DEFAULT_LAYOUT_REFERENCES = {
+    "resnet50": ("pytorchcv:resnet50", "pytorchcv"),
+    "resnet101": ("pytorchcv:resnet101", "pytorchcv"),
+    "resnet152": ("pytorchcv:resnet152", "pytorchcv"),
+}
 
 #: our model -> (reference "library:model", key-rule set, builder options)
 SOURCES = {
