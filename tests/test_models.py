@@ -136,13 +136,14 @@ def test_shared_model_behaviour(name, save_and_reload):
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
-def test_one_training_step_reaches_every_weight(name):
+def test_one_training_step_reaches_every_weight(name, seeded):
     """A training-mode step: finite loss, and a finite, non-zero gradient for every trainable
     weight (a disconnected branch or a frozen-by-mistake layer shows up). The one exception:
-    a 1/8-width SE block can squeeze to a single unit, whose ReLU may be dead for a whole
-    random batch."""
+    a 1/8-width SE block squeezes to one to three units, whose ReLUs may all be dead for a
+    whole random batch (seeded, so the run is repeatable)."""
     spec = kc.get_spec(name)
-    model = _tiny(spec, classes=3)
+    with seeded(0):
+        model = _tiny(spec, classes=3)
     x = _images(spec, n=4, seed=1)
     y = np.array([0, 1, 2, 1])
     with tf.GradientTape() as tape:
@@ -150,13 +151,13 @@ def test_one_training_step_reaches_every_weight(name):
         loss = tf.reduce_mean(loss)
     grads = tape.gradient(loss, model.trainable_weights)
     assert np.isfinite(float(loss)) and float(loss) > 0
-    single_unit_se = {id(w) for layer in model.layers if isinstance(layer, SEBlock)
-                      and min(w.shape[-1] for w in layer.weights) == 1 for w in layer.weights}
+    narrow_se = {id(w) for layer in model.layers if isinstance(layer, SEBlock)
+                 and min(w.shape[-1] for w in layer.weights) < 4 for w in layer.weights}
     for weight, grad in zip(model.trainable_weights, grads):
         assert grad is not None, f"{name}: no gradient reaches {weight.path}"
         grad = np.asarray(tf.convert_to_tensor(grad))
         assert np.isfinite(grad).all(), weight.path
-        assert np.abs(grad).max() > 0 or id(weight) in single_unit_se, weight.path
+        assert np.abs(grad).max() > 0 or id(weight) in narrow_se, weight.path
 
 
 @pytest.mark.legacy
