@@ -37,6 +37,17 @@ def check_rate(argument, value):
     return float(value)
 
 
+def check_drop_path(value, has_residuals, what,
+                    instead="use drop_rate for dropout before the classifier"):
+    """``value`` checked as a rate; a non-zero rate is a ValueError where ``what`` has no
+    residual branch for stochastic depth to drop (``instead`` says what to use)."""
+    value = check_rate("drop_path_rate", value)
+    if value and not has_residuals:
+        raise ValueError(f"`drop_path_rate`={value} needs residual blocks, and {what} has none; "
+                         f"{instead}.")
+    return value
+
+
 def check_groups(argument, groups, channels, what="channels"):
     """Raises a ValueError unless ``groups`` is a positive integer that divides ``channels``."""
     check_positive_int(argument, groups)

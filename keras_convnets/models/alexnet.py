@@ -32,7 +32,7 @@ from ..backend import keras
 from ..layers import LocalResponseNormalization
 from ..layers.normalization import NORMS
 from ..registry import Paper, Reference, register
-from ..utils import check_choice, check_positive_int, check_rate, make_divisible
+from ..utils import check_choice, check_drop_path, check_positive_int, make_divisible
 
 ALEXNET = Paper("ImageNet Classification with Deep Convolutional Neural Networks", 2012, None,
                 url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-"
@@ -99,10 +99,8 @@ def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, dro
     groups = cfg.groups if groups is None else check_positive_int("groups", groups)
     norm = check_choice("norm", cfg.norm if norm is None else norm, ALEXNET_NORMS)
     layer_norm = norm if norm in NORMS else "batch"  # build_model's own choice is unused then
-    if check_rate("drop_path_rate", drop_path_rate):
-        raise ValueError(
-            f"`drop_path_rate`={drop_path_rate} needs residual blocks, and AlexNet has none; "
-            f"use drop_rate for the dropout after fc6 and fc7.")
+    check_drop_path(drop_path_rate, False, "AlexNet",
+                    "use drop_rate for the dropout after fc6 and fc7")
 
     def body(ctx, x):
         for index, conv in enumerate(cfg.convs, start=1):

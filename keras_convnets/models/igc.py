@@ -29,7 +29,7 @@ import dataclasses
 from ..applications import build_model
 from ..layers import ChannelShuffle
 from ..registry import Paper, measured, no_reference, register
-from ..utils import check_groups, check_positive_int, check_rate
+from ..utils import check_drop_path, check_groups, check_positive_int
 
 IGC = Paper("Interleaved Group Convolutions for Deep Neural Networks", 2017, "1707.02725")
 CLC = Paper("clcNet: Improving the Efficiency of Convolutional Neural Network using Channel "
@@ -132,15 +132,10 @@ def build_igcnet(model_name, cfg, *, depth=None, residual=False, drop_path_rate=
             f"`depth` must be {step} n + 2 (n >= 1) for a {'residual' if residual else 'plain'} "
             f"IGCNet; got {depth}.")
     cfg = dataclasses.replace(cfg, depth=depth)
-    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-    if residual:
-        body = _igc_residual_body(cfg, drop_path_rate)
-    else:
-        if drop_path_rate:
-            raise ValueError(
-                f"`drop_path_rate`={drop_path_rate} needs residual blocks, and a plain IGCNet "
-                f"has none; pass residual=True (the authors' resnet_igc) or use drop_rate.")
-        body = _igc_plain_body(cfg)
+    drop_path_rate = check_drop_path(
+        drop_path_rate, residual, "a plain IGCNet",
+        "pass residual=True (the authors' resnet_igc) or use drop_rate")
+    body = _igc_residual_body(cfg, drop_path_rate) if residual else _igc_plain_body(cfg)
     return build_model(model_name, body, **kwargs)
 
 
@@ -243,10 +238,7 @@ def build_clcnet(model_name, cfg, *, drop_path_rate=0.0, **kwargs):
     Architecture options: ``drop_rate``, ``norm``, and ``drop_path_rate``, accepted for a
     uniform interface: clcNet has no residual branch, so only 0 is valid.
     """
-    if check_rate("drop_path_rate", drop_path_rate):
-        raise ValueError(
-            f"`drop_path_rate`={drop_path_rate} needs residual blocks, and clcNet has none; "
-            f"use drop_rate for dropout before the classifier.")
+    check_drop_path(drop_path_rate, False, "clcNet")
     return build_model(model_name, _clc_body(cfg), **kwargs)
 
 

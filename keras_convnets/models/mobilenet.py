@@ -35,7 +35,7 @@ from ..applications import Head, build_model
 from ..backend import keras
 from ..layers import HardSwish
 from ..registry import KerasTwin, Paper, Reference, measured, register
-from ..utils import check_positive_int, check_rate, make_divisible
+from ..utils import check_drop_path, check_positive_int, make_divisible
 
 MOBILENET = Paper("MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
                   "Applications", 2017, "1704.04861")
@@ -121,15 +121,6 @@ def _inverted_residual(ctx, x, hidden, out, kernel, stride, act, se, name, drop_
     return ctx.add([x, y], out_name or name + "_add")
 
 
-def _check_drop_path(drop_path_rate, allowed, what):
-    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
-    if drop_path_rate and not allowed:
-        raise ValueError(
-            f"`drop_path_rate`={drop_path_rate} needs residual blocks, and {what} has none; "
-            f"use drop_rate for dropout before the classifier.")
-    return drop_path_rate
-
-
 #: what every MobileNet registration shares
 _FAMILY = dict(default_size=224, stage_strides=STAGE_STRIDES)
 
@@ -167,7 +158,7 @@ def build_mobilenet_v1(model_name, cfg, *, alpha=None, depth_multiplier=1, drop_
     """
     alpha = _check_alpha(cfg.alpha if alpha is None else alpha)
     check_positive_int("depth_multiplier", depth_multiplier)
-    _check_drop_path(drop_path_rate, False, "MobileNet v1")
+    check_drop_path(drop_path_rate, False, "MobileNet v1")
     strides = [s for _, s in cfg.blocks]
     out_names, _ = _stage_outputs(strides, first_stage=1, close_last=True)
 
@@ -266,7 +257,7 @@ def build_mobilenet_v2(model_name, cfg, *, alpha=None, drop_rate=None, drop_path
         norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
     """
     alpha = _check_alpha(cfg.alpha if alpha is None else alpha)
-    drop_path_rate = _check_drop_path(drop_path_rate, True, "MobileNetV2")
+    drop_path_rate = check_drop_path(drop_path_rate, True, "MobileNetV2")
     rows = [(t, c, s if i == 0 else 1) for t, c, n, s in cfg.blocks for i in range(n)]
     out_names, last_stage = _stage_outputs([s for *_, s in rows], first_stage=1,
                                            close_last=False)
@@ -423,7 +414,7 @@ def build_mobilenet_v3(model_name, cfg, *, alpha=None, minimalistic=None, drop_r
     """
     alpha = _check_alpha(cfg.alpha if alpha is None else alpha)
     minimalistic = cfg.minimalistic if minimalistic is None else bool(minimalistic)
-    drop_path_rate = _check_drop_path(drop_path_rate, True, "MobileNetV3")
+    drop_path_rate = check_drop_path(drop_path_rate, True, "MobileNetV3")
     blocks = cfg.blocks
     if minimalistic:
         blocks = tuple((3, ratio, out, False, RE, s) for _, ratio, out, _, _, s in blocks)
