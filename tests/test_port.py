@@ -18,6 +18,7 @@ if importlib.util.find_spec("timm") is None:  # importing it needs the torchvisi
     pytest.skip("the port extra (timm) is not installed", allow_module_level=True)
 
 import keras_convnets as kc  # noqa: E402
+from keras_convnets.weights import mappings  # noqa: E402
 from keras_convnets.weights import porting as port_module  # noqa: E402
 from keras_convnets.weights import store  # noqa: E402
 
@@ -55,16 +56,7 @@ def test_logit_parity_with_reference(name):
     assert difference < PARITY, f"{name} vs {mapping.source}: {difference:.2e} of the logits"
 
 
-def _default_layout_references():
-    from keras_convnets.weights.mappings import mapping_module
-
-    found = {}
-    for module in {kc.get_spec(n).module for n in kc.list_models()}:
-        found.update(getattr(mapping_module(module), "DEFAULT_LAYOUT_REFERENCES", {}) or {})
-    return found
-
-
-DEFAULT_LAYOUT_REFERENCES = _default_layout_references()
+DEFAULT_LAYOUT_REFERENCES = mappings.collected("DEFAULT_LAYOUT_REFERENCES")
 
 
 @pytest.mark.slow
@@ -72,8 +64,6 @@ DEFAULT_LAYOUT_REFERENCES = _default_layout_references()
 def test_default_layout_parity(name):
     """Our default layout (the paper's; e.g. ResNet v1 striding the first 1x1), not the one the
     ported weights need, against a reference implementation of that layout (pytorchcv)."""
-    from keras_convnets.weights.mappings import mapping_module
-
     port_module._import_torchvision()  # pytorchcv imports torchvision
     from pytorchcv.model_provider import get_model
 
@@ -85,7 +75,7 @@ def test_default_layout_parity(name):
         model = kc.get_spec(name).builder(input_shape=(*size, 3), classifier_activation=None,
                                           name=name)
         port_module.assign(model, reference,
-                           mapping_module(kc.get_spec(name).module).KEY_RULES[rules])
+                           mappings.mapping_module(kc.get_spec(name).module).KEY_RULES[rules])
     difference, scale = port_module.compare(model, reference, size=size)
     assert scale > 0 and difference < PARITY, f"{name} vs {source}: {difference:.2e}"
 

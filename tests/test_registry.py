@@ -89,10 +89,9 @@ def test_docstrings_name_the_layout_option_their_reference_weights_need():
     """Where our default layout differs from the reference the weights port from (stride on the
     1x1 vs the 3x3, ShuffleNet v2's down-sampling unit), the docstring says which option the
     parity test and ``weights="imagenet"`` use. (The mapping tables import no torch.)"""
-    from keras_convnets.weights.mappings import mapping_module
+    from keras_convnets.weights.mappings import mapping_modules
 
-    modules = {spec.module for spec in kc.registry.all_specs()}
-    for module in filter(None, map(mapping_module, sorted(modules))):
+    for module in mapping_modules():
         for name, (source, _, options, *_) in module.SOURCES.items():
             doc = kc.get_spec(name).builder.__doc__
             for option, value in options.items():

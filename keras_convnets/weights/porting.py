@@ -110,27 +110,19 @@ class MappingSource:
 def family_sources():
     """Our model name -> :class:`MappingSource`, from the mapping module of every registered
     family (``weights/mappings/<family module>.py``)."""
-    from ..registry import all_specs
-    from .mappings import mapping_module
+    from .mappings import mapping_modules
 
-    found = {}
-    for module_name in sorted({spec.module for spec in all_specs()}):
-        module = mapping_module(module_name)
-        for name, (source, rules, kwargs, *size) in getattr(module, "SOURCES", {}).items():
-            found[name] = MappingSource(source, module.KEY_RULES[rules], dict(kwargs), *size)
-    return found
+    return {name: MappingSource(source, module.KEY_RULES[rules], dict(kwargs), *size)
+            for module in mapping_modules()
+            for name, (source, rules, kwargs, *size) in getattr(module, "SOURCES", {}).items()}
 
 
 def not_portable():
     """Models with a reference that cannot be created by name -> why (every family's
     ``NOT_PORTABLE``)."""
-    from ..registry import all_specs
-    from .mappings import mapping_module
+    from .mappings import collected
 
-    found = {}
-    for module_name in sorted({spec.module for spec in all_specs()}):
-        found.update(getattr(mapping_module(module_name), "NOT_PORTABLE", {}))
-    return found
+    return collected("NOT_PORTABLE")
 
 
 def mapping_for(model_name):

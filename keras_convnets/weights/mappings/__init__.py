@@ -16,6 +16,22 @@ family adds its file here and nothing else.
 import importlib
 
 
+def mapping_modules():
+    """The mapping modules of every registered family that has one."""
+    from ...registry import all_specs
+
+    names = sorted({spec.module for spec in all_specs()})
+    return [module for module in map(mapping_module, names) if module is not None]
+
+
+def collected(attribute):
+    """One dict of every mapping module's ``attribute`` (``SOURCES``, ``NOT_PORTABLE``, ...)."""
+    found = {}
+    for module in mapping_modules():
+        found.update(getattr(module, attribute, {}))
+    return found
+
+
 def mapping_module(family_module):
     """The mapping module of a model-family module, or None where the family has none."""
     try:
