@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 
 from keras_convnets.backend import USE_LEGACY_KERAS, import_tfmot, keras, tf  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from reference_tables import PARAMS_TSV  # noqa: E402
+
 
 #: The Keras world this test process chose. Child processes (training jobs, multi-worker
 #: clusters) inherit os.environ, so a test or an import that flips the variable would make
@@ -42,7 +43,7 @@ def _keras_switch_changed(when):
 #: a test skips locally; in CI (CI=true) the run fails at its start, naming it.
 REQUIRED_MODULES = ("torch", "timm", "torchvision", "pytorchcv", "tensorflow_model_optimization",
                     "psutil", "matplotlib", "ai_edge_litert", "tf_keras")
-REQUIRED_FILES = (ROOT.parent / "shared" / "reference" / "params.tsv",)
+REQUIRED_FILES = (pathlib.Path(PARAMS_TSV),)
 #: Skip reasons that say something is missing (pytest.importorskip's "could not import 'x'"
 #: among them); "Keras 3 only" and the other skips of the Keras worlds stay skips in CI.
 _MISSING = re.compile(r"could not import|no module named|not installed|not present|missing|"
