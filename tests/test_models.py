@@ -14,20 +14,15 @@ import keras_convnets as kc
 from keras_convnets.backend import USE_LEGACY_KERAS, keras, tf
 from keras_convnets.layers import SEBlock
 
-from tiny_networks import REPRESENTATIVES, TINY_NETWORKS
+from tiny_networks import REPRESENTATIVES, TINY_NETWORKS, input_size
 
 ALL_MODELS = kc.list_models()
 
 
 
 
-def _input_size(spec):
-    # Large enough that the deepest stage is 2x2, so strides are exact.
-    return max(spec.min_size, 2 * spec.stage_strides[-1])
-
-
 def _tiny(spec, **kwargs):
-    kwargs.setdefault("input_shape", (_input_size(spec),) * 2 + (3,))
+    kwargs.setdefault("input_shape", (input_size(spec),) * 2 + (3,))
     return spec.build_tiny(**kwargs)
 
 
@@ -38,7 +33,7 @@ def _run(model, x):
 
 
 def _images(spec, n=2, seed=0):
-    size = _input_size(spec)
+    size = input_size(spec)
     return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 3)).astype("float32")
 
 

@@ -17,7 +17,7 @@ import keras_convnets as kc
 from keras_convnets.backend import keras, tf
 from keras_convnets.optimize import tflite
 
-from tiny_networks import REPRESENTATIVES
+from tiny_networks import REPRESENTATIVES, input_size
 
 
 def _one_per_family_then_slow():
@@ -28,13 +28,9 @@ def _one_per_family_then_slow():
         seen.add(family)
 
 
-def _input_size(spec):
-    return max(spec.min_size, 2 * spec.stage_strides[-1])
-
-
 def _tiny_and_images(name):
     spec = kc.get_spec(name)
-    size = _input_size(spec)
+    size = input_size(spec)
     model = spec.builder.tiny(input_shape=(size, size, 3), classes=10,
                               classifier_activation=None)
     images = np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype("float32")

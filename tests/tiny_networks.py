@@ -4,6 +4,12 @@ the network (the shared routine, TFLite conversion) run once per distinct networ
 import keras_convnets as kc
 
 
+def input_size(spec):
+    """The tiny networks' test input side: large enough that the deepest stage is 2x2, so
+    strides are exact."""
+    return max(spec.min_size, 2 * spec.stage_strides[-1])
+
+
 def distinct_tiny_networks():
     """``{representative: [names building the same tiny network]}``: names that share the
     generic builder called, the tiny configuration, the options and the registration's sizes
