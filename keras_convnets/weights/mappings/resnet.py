@@ -4,6 +4,19 @@
 # Our "_bn2" of a preact block normalises the output of conv1 -> timm calls it norm2, etc.
 _BLOCK = r"stage(?P<stage>\d+)_block(?P<block>\d+)"
 
+
+def _layer_blocks(se, classifier):
+    """Blocks under ``layer{stage}.{block0}`` with a ``downsample`` Sequential (torchvision's
+    layout, kept by timm and Cadene's SENets), their SE module and the classifier's names."""
+    return [
+        (_BLOCK + r"_(?P<kind>conv|bn)(?P<index>\d)", "layer{stage}.{block0}.{kind}{index}"),
+        (_BLOCK + r"_shortcut_conv", "layer{stage}.{block0}.downsample.0"),
+        (_BLOCK + r"_shortcut_bn", "layer{stage}.{block0}.downsample.1"),
+        (_BLOCK + r"_se", "layer{stage}.{block0}." + se),
+        (r"logits", classifier),
+    ]
+
+
 KEY_RULES = {
     # torchvision's ResNet, and timm's ResNet / Res2Net which keep its names.
     "torchvision": [
@@ -11,11 +24,7 @@ KEY_RULES = {
         (r"stem_bn", "bn1"),
         (_BLOCK + r"_conv2_(?P<index>\d+)", "layer{stage}.{block0}.convs.{index0}"),
         (_BLOCK + r"_bn2_(?P<index>\d+)", "layer{stage}.{block0}.bns.{index0}"),
-        (_BLOCK + r"_(?P<kind>conv|bn)(?P<index>\d)", "layer{stage}.{block0}.{kind}{index}"),
-        (_BLOCK + r"_shortcut_conv", "layer{stage}.{block0}.downsample.0"),
-        (_BLOCK + r"_shortcut_bn", "layer{stage}.{block0}.downsample.1"),
-        (_BLOCK + r"_se", "layer{stage}.{block0}.se"),
-        (r"logits", "fc"),
+        *_layer_blocks("se", "fc"),
     ],
     # Cadene's SENets as timm's legacy_* models.
     "legacy_senet": [
@@ -23,11 +32,7 @@ KEY_RULES = {
         (r"stem_bn", "layer0.bn1"),
         (r"stem_conv(?P<index>\d)", "layer0.conv{index}"),
         (r"stem_bn(?P<index>\d)", "layer0.bn{index}"),
-        (_BLOCK + r"_(?P<kind>conv|bn)(?P<index>\d)", "layer{stage}.{block0}.{kind}{index}"),
-        (_BLOCK + r"_shortcut_conv", "layer{stage}.{block0}.downsample.0"),
-        (_BLOCK + r"_shortcut_bn", "layer{stage}.{block0}.downsample.1"),
-        (_BLOCK + r"_se", "layer{stage}.{block0}.se_module"),
-        (r"logits", "last_linear"),
+        *_layer_blocks("se_module", "last_linear"),
     ],
     # pytorchcv's ResNets (its ConvBlock = conv + bn [+ activ]); its resnet50/101/152 stride
     # the first 1x1, as the paper's v1 and our default layout (params.tsv's pytorchcv rows).
