@@ -7,7 +7,7 @@
 """
 
 from . import layers, training, weights
-from .applications import inference_model
+from .applications import aux_loss_weights, inference_model
 from .backend import USE_LEGACY_KERAS, describe as keras_description, keras
 from .features import feature_extractor
 from .flops import count_flops, count_params
@@ -19,8 +19,8 @@ from . import export  # noqa: E402 - last: it builds on the registry
 
 __version__ = "0.1.0"
 __all__ = ["layers", "training", "weights", "export", "keras", "USE_LEGACY_KERAS",
-           "keras_description", "feature_extractor", "inference_model", "count_flops",
-           "count_params", "get_model", "get_spec", "list_models", "model_info", "register",
+           "keras_description", "feature_extractor", "inference_model", "aux_loss_weights",
+           "count_flops",           "count_params", "get_model", "get_spec", "list_models", "model_info", "register",
            *_MODEL_NAMES]
 
 

@@ -140,6 +140,9 @@ class ModelSpec:
     paper_params_scope: str = "trainable"
     keras_twin: KerasTwin | None = None
     options: tuple = ()
+    #: the paper's loss weight of each auxiliary classifier (GoogLeNet 0.3, Inception-v3 0.4);
+    #: None for a model without them
+    aux_loss_weight: float | None = None
 
     def build_tiny(self, **kwargs):
         """The ``tiny`` configuration, built with the generic builder's own defaults."""
@@ -155,7 +158,7 @@ class ModelSpec:
             "paper_params_millions": self.paper_params,
             "paper_params_scope": self.paper_params_scope,
             "keras_twin": self.keras_twin.builder if self.keras_twin else None,
-            "builder": self.builder.__name__,
+            "builder": self.builder.__name__, "aux_loss_weight": self.aux_loss_weight,
         }
 
 
@@ -182,7 +185,7 @@ _ARGUMENTS_DOC = """
 def register(*, family, paper, config=None, tiny=None, default_size=224, min_size=32,
              stage_strides=(4, 8, 16, 32), params=None, flops=None, reference=None,
              default_classes=1000, paper_params=None, paper_params_scope="trainable",
-             options=None, keras_twin=None, generic_builder=None):
+             options=None, keras_twin=None, generic_builder=None, aux_loss_weight=None):
     """Registers ``def Name(config, **kwargs)`` under its lower-cased function name.
 
     The public builder takes the ``keras.applications`` arguments (positionally in their order,
@@ -192,7 +195,9 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
     ``paper_params`` is the paper's own (rounded, millions) count where no reference
     implementation gives an exact one; ``paper_params_scope`` says what the paper counted
     (``"trainable"``, or ``"conv"`` for convolution weights only). ``generic_builder`` names the
-    family's builder in the generated argument documentation.
+    family's builder in the generated argument documentation. ``aux_loss_weight`` is the
+    paper's training loss weight of each auxiliary classifier, for a model that declares them
+    (built with ``aux_logits=True``; :func:`keras_convnets.training.aux_loss_weights`).
     """
     if reference is not None and not isinstance(reference, Reference):
         raise TypeError(f"`reference` must be a Reference; got {reference!r}.")
@@ -228,7 +233,7 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
             config=config, tiny=tiny_config, params=params, flops=flops, reference=reference,
             default_classes=default_classes, paper_params=paper_params,
             paper_params_scope=paper_params_scope, keras_twin=keras_twin,
-            options=tuple(options or {}))
+            options=tuple(options or {}), aux_loss_weight=aux_loss_weight)
         build.spec = spec
         build.config = config
         build.tiny = spec.build_tiny

@@ -23,6 +23,13 @@ def check_choice(argument, value, allowed):
     return value
 
 
+def check_bool(argument, value):
+    """``value`` if it is a boolean (numpy's included), else a ValueError naming ``argument``."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise ValueError(f"`{argument}` must be True or False; got {value!r}.")
+
+
 def check_positive_int(argument, value, minimum=1):
     """Raises a ValueError naming ``argument`` unless ``value`` is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -41,7 +41,8 @@ def _keras_switch_changed(when):
 # -- CI: nothing skipped for a missing package or file -------------------------------------------
 #: What the suite imports or reads beyond the package's own requirements. Where one is missing
 #: a test skips locally; in CI (CI=true) the run fails at its start, naming it.
-REQUIRED_MODULES = ("torch", "timm", "torchvision", "pytorchcv", "tensorflow_model_optimization",
+REQUIRED_MODULES = ("torch", "timm", "torchvision", "pytorchcv", "pretrainedmodels",
+                    "tensorflow_model_optimization",
                     "psutil", "matplotlib", "ai_edge_litert", "tf_keras")
 REQUIRED_FILES = (pathlib.Path(PARAMS_TSV),)
 #: Skip reasons that say something is missing (pytest.importorskip's "could not import 'x'"
@@ -60,7 +61,7 @@ def _after_torchvision_ops(name):
 #: tfmot through the package: its own import flips TF_USE_LEGACY_KERAS.
 _IMPORTS = {"tensorflow_model_optimization": lambda name: import_tfmot(),
             "torchvision": _after_torchvision_ops, "timm": _after_torchvision_ops,
-            "pytorchcv": _after_torchvision_ops}
+            "pytorchcv": _after_torchvision_ops, "pretrainedmodels": _after_torchvision_ops}
 
 
 def _in_ci():

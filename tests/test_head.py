@@ -71,14 +71,38 @@ def test_auxiliary_classifiers_exist_for_training_only():
     assert len(inference.outputs) == 1
     np.testing.assert_allclose(np.asarray(inference(x)), np.asarray(train(x)[0]), rtol=1e-6)
     assert kc.inference_model(plain) is plain
-    backbone = _build(aux_logits=True, include_top=False, pooling="avg")
+    backbone = _build(include_top=False, pooling="avg")
     assert len(backbone.outputs) == 1 and backbone.output_shape == (None, 16)
     assert not [layer for layer in backbone.layers if "aux" in layer.name]
 
 
+def test_auxiliary_classifiers_need_the_top_and_a_model_that_has_them():
+    with pytest.raises(ValueError, match=r"`aux_logits`=True needs include_top=True"):
+        _build(aux_logits=True, include_top=False, pooling="avg")
+    with pytest.raises(ValueError, match=r"`aux_logits`=True: resnet18 has no auxiliary "
+                                         r"classifiers; models with them: .*inceptionv3"):
+        kc.ResNet18.tiny(input_shape=SHAPE, aux_logits=True)
+    with pytest.raises(ValueError, match=r"`aux_logits` must be True or False; got 'yes'"):
+        _build(aux_logits="yes")
+
+
+def test_aux_loss_weights_come_from_the_registry():
+    assert kc.get_spec("googlenet").aux_loss_weight == 0.3    # Szegedy et al. 2014, Sec. 5
+    assert kc.get_spec("inceptionv3").aux_loss_weight == 0.4  # Szegedy et al. 2015, Sec. 4
+    assert kc.aux_loss_weights(_build(name="plain")) == [1.0]
+    # resnet18 has none: a model of another name says how to give the weight
+    with pytest.raises(ValueError, match=r"'resnet18' is not the name of a registered model "
+                                         r"with auxiliary classifiers.*pass weight="):
+        kc.aux_loss_weights(_build(aux_logits=True))
+    assert kc.aux_loss_weights(_build(aux_logits=True), weight=0.3) == [1.0, 0.3]
+    with pytest.raises(ValueError, match=r"`weight` must be a positive number; got -1"):
+        kc.aux_loss_weights(_build(aux_logits=True), weight=-1)
+
+
 def test_auxiliary_classifiers_train_with_their_loss_weight():
     model = _build(aux_logits=True)
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss_weights=[1.0, 0.3],
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss_weights=kc.aux_loss_weights(model, weight=0.3),
                   loss=["sparse_categorical_crossentropy"] * 2)
     y = np.array([0, 1, 2, 3])
     aux_kernel = model.get_layer("resnet18_aux1_logits").kernel
@@ -86,3 +110,23 @@ def test_auxiliary_classifiers_train_with_their_loss_weight():
     history = model.fit(_images(), [y, y], epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert not np.allclose(before, np.asarray(aux_kernel))
+
+
+def test_exports_leave_the_auxiliary_classifiers_out(tmp_path):
+    """A model trained with its auxiliary heads exports (TFLite, SavedModel) as its inference
+    model: one output, the main predictions."""
+    import tensorflow as tf
+
+    from keras_convnets.optimize import tflite
+
+    model = _build(aux_logits=True, classifier_activation=None)
+    x = _images(2)
+    main = np.asarray(model(x)[0])
+    report = kc.export.tflite(model, tmp_path / "aux.tflite", check_data=x)
+    assert report["output"]["shape"] == [1, 5] and report["max_difference"] < 1e-4
+    interpreter = tflite.make_interpreter((tmp_path / "aux.tflite").read_bytes())
+    assert len(interpreter.get_output_details()) == 1
+    path = kc.export.saved_model(model, tmp_path / "serving", top_k=1, preprocessing="none")
+    served = tf.saved_model.load(path).signatures["predict_raw"](images=tf.constant(x))
+    np.testing.assert_allclose(served["probabilities"].numpy(),
+                               tf.nn.softmax(main).numpy(), atol=1e-5)

@@ -4,7 +4,8 @@
   and import under Keras 3 too, so they are the reference in both worlds.
 - Tiny registry models with every kind of prunable kernel -- Conv2D, Dense, DepthwiseConv2D
   (MobileNetV2), both kernels of SeparableConv2D (Xception), SEBlock's FCs (SE-ResNet-18,
-  SE-ResNeXt-50) and GroupConv2D (SE-ResNeXt-50) -- are pruned while training on digits with SGD;
+  SE-ResNeXt-50) and GroupConv2D (SE-ResNeXt-50, AlexNet, whose response normalisation layers
+  have nothing to prune and pass through) -- are pruned while training on digits with SGD;
   every prunable kernel reaches the target sparsity within 1% (the depthwise ones too, which
   tfmot alone leaves dense), a schedule midway gives each kernel the schedule's sparsity at
   the step reached, and the stripped model converts to TFLite with builtin ops, matches Keras,
@@ -161,6 +162,8 @@ def _assert_at_sparsity(model, original, target, tolerance=0.01):
     ("mobilenetv2", 32, {"Conv2D", "DepthwiseConv2D", "Dense"}),
     ("seresnet18", 32, {"Conv2D", "SEBlock", "Dense"}),
     ("xception", 71, {"Conv2D", "SeparableConv2D", "Dense"}),
+    # response normalisation (no weights) between grouped convolutions, a flattening head
+    ("alexnet", 95, {"Conv2D", "GroupConv2D", "Dense"}),
 ])
 def test_training_prunes_every_kernel_and_the_stripped_model_deploys(
         name, size, kinds, digits, save_and_reload):

@@ -24,7 +24,7 @@ WITH_PAPER_COUNT = [s.name for s in SPECS if s.paper_params is not None]
 IN_PARAMS_TSV = [s.name for s in SPECS if s.reference.framework and s.reference.in_params_tsv]
 #: measured on a library this suite can run (the others -- the authors' Lua code of clcNet --
 #: are counted against the paper's figures in the family's test file)
-RUNNABLE = ("timm", "torchvision")
+RUNNABLE = ("timm", "torchvision", "pretrainedmodels", "pytorchcv")
 MEASURED = [s.name for s in SPECS if s.params is not None and not s.reference.in_params_tsv
             and s.reference.framework in RUNNABLE]
 
@@ -81,14 +81,7 @@ def _torch_reference(reference):
     """Builds ``library model(args)`` (``"mobilenet_v2(width_mult=0.35)"``) randomly initialised."""
     from keras_convnets.weights import porting
 
-    match = re.fullmatch(r"(\w+)(?:\((.*)\))?", reference.model)
-    model, args = match.group(1), match.group(2) or ""
-    kwargs = {k.strip(): float(v) for k, v in (a.split("=") for a in args.split(",") if a)}
-    if reference.framework == "torchvision":
-        return porting._import_torchvision().models.get_model(model, **kwargs).eval()
-    porting._import_torchvision()  # timm imports torchvision
-    import timm
-    return timm.create_model(model, pretrained=False, **kwargs).eval()
+    return porting.create_reference(f"{reference.framework}:{reference.model}")
 
 
 @pytest.mark.slow

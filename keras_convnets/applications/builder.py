@@ -15,8 +15,8 @@ from ..backend import keras
 from ..layers import DropPath, GroupConv2D, SEBlock
 from ..layers.padded_max_pool import PaddedMaxPool2D
 from ..layers.normalization import check_norm, normalization
-from ..registry import get_spec
-from ..utils import check_choice, check_positive_int, check_rate
+from ..registry import all_specs, get_spec
+from ..utils import check_bool, check_choice, check_positive_int, check_rate
 
 POOLINGS = (None, "avg", "max")
 #: He-style initialisation (fan-out, as torchvision's ResNets): keeps activations well scaled
@@ -282,6 +282,11 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
                 f"`classifier_activation` must be None or a Keras activation; got "
                 f"{classifier_activation!r}.") from None
     drop_rate = check_rate("drop_rate", drop_rate)
+    if check_bool("aux_logits", aux_logits) and not include_top:
+        raise ValueError(
+            f"`aux_logits`=True needs include_top=True: the auxiliary classifiers are part of "
+            f"{spec.name}'s classification top (for training); a backbone "
+            f"(include_top=False) has none.")
     if name is None:
         name = _unique_model_name(spec.name)
     elif not isinstance(name, str) or not name:
@@ -292,6 +297,10 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
                        aux_classes=classes if include_top and aux_logits else None,
                        aux_activation=classifier_activation)
     x = body(ctx, inputs)
+    if aux_logits and not ctx.aux_outputs:
+        raise ValueError(
+            f"`aux_logits`=True: {spec.name} has no auxiliary classifiers; models with them: "
+            f"{', '.join(s.name for s in all_specs() if s.aux_loss_weight) or 'none'}.")
 
     if include_top:
         x = _pool_for_classifier(ctx, head, x, spec.name)
@@ -321,3 +330,36 @@ def inference_model(model):
     if not isinstance(model.outputs, (list, tuple)) or len(model.outputs) == 1:
         return model
     return keras.Model(model.inputs, model.outputs[0], name=model.name)
+
+
+def aux_loss_weights(model, weight=None):
+    """The loss weights that train ``model`` as its paper did: 1.0 for the main predictions and
+    the paper's weight for each auxiliary classifier (GoogLeNet 0.3, Inception-v3 0.4), in the
+    order of ``model.outputs``::
+
+        model = kc.InceptionV3(aux_logits=True, classes=10)
+        weights = kc.aux_loss_weights(model)                      # [1.0, 0.4]
+        model.compile("sgd", loss=["sparse_categorical_crossentropy"] * len(weights),
+                      loss_weights=weights)
+        model.fit(images, [labels] * len(weights))
+
+    The weight comes from the registry entry of the model's name (``googlenet``,
+    ``googlenet_1``, ...); pass ``weight`` for a model built under another ``name``. A model
+    without auxiliary outputs gets ``[1.0]``.
+    """
+    outputs = model.outputs if isinstance(model.outputs, (list, tuple)) else [model.outputs]
+    if len(outputs) == 1:
+        return [1.0]
+    if weight is None:
+        base = model.name
+        candidates = [base, base.rsplit("_", 1)[0] if base.rsplit("_", 1)[-1].isdigit() else base]
+        specs = [s for s in all_specs() if s.name in candidates and s.aux_loss_weight]
+        if not specs:
+            raise ValueError(
+                f"aux_loss_weights: {model.name!r} is not the name of a registered model with "
+                f"auxiliary classifiers ({', '.join(s.name for s in all_specs() if s.aux_loss_weight)}); "
+                f"pass weight=, e.g. 0.3.")
+        weight = specs[0].aux_loss_weight
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ValueError(f"`weight` must be a positive number; got {weight!r}.")
+    return [1.0] + [float(weight)] * (len(outputs) - 1)

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from ..applications import inference_model
 from ..optimize import tflite as _tflite
 from ..utils import check_positive_int
 
@@ -69,7 +70,8 @@ def tflite(model, path, *, quantization=None, representative_data=None, int8_io=
     """Converts ``model`` to TFLite, writes ``path`` and checks it against Keras.
 
     Args:
-        model: a single-input Keras model (Keras 3 or legacy).
+        model: a single-input Keras model (Keras 3 or legacy); auxiliary classifiers
+            (``aux_logits=True``) are left out.
         path: the ``.tflite`` file to write (parent directories are created; an existing file
             is replaced).
         quantization: ``None``/``"float32"``, ``"float16"``, ``"dynamic"`` or ``"int8"``.
@@ -93,6 +95,7 @@ def tflite(model, path, *, quantization=None, representative_data=None, int8_io=
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ValueError(f"`path` must be a file path; got {path!r}.")
     path = os.fspath(path)
+    model = inference_model(model)  # auxiliary classifiers are for training only
     if os.path.isdir(path):
         raise ValueError(f"`path` {path!r} is a directory; give the .tflite file to write.")
     if not isinstance(check, bool):

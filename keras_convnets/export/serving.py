@@ -28,6 +28,7 @@ import re
 import shutil
 import tempfile
 
+from ..applications import inference_model
 from ..backend import describe, keras, tf
 from ..utils import check_positive_int
 from . import preprocessing as _preprocessing
@@ -132,7 +133,7 @@ def saved_model(model, base_dir, *, name=None, version=1, top_k=5, image_size=No
 
     Args:
         model: a single-input classifier (Keras 3 or legacy Keras), e.g. any registry model
-            with ``include_top=True``.
+            with ``include_top=True``; auxiliary classifiers (``aux_logits=True``) are left out.
         base_dir: the model base directory (created if missing).
         name: the served model name (default: ``model.name``); letters, digits, ``_.-``.
         version: positive integer version directory.
@@ -149,6 +150,7 @@ def saved_model(model, base_dir, *, name=None, version=1, top_k=5, image_size=No
     Returns:
         The version directory's path (str).
     """
+    model = inference_model(model)  # auxiliary classifiers are for training only
     height, width, channels, classes = check_classifier(model)
     if channels != 3:
         raise ValueError(f"`model` must take RGB images (3 channels) to serve uint8 RGB "

@@ -49,6 +49,7 @@ import re
 
 import numpy as np
 
+from ..applications import inference_model
 from ..backend import tf
 
 _UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
@@ -192,7 +193,8 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
     """Converts ``model`` to a TFLite flatbuffer (``bytes``) with builtin ops only.
 
     Args:
-        model: a single-input Keras model (Keras 3 or legacy).
+        model: a single-input Keras model (Keras 3 or legacy); auxiliary classifiers
+            (``aux_logits=True``) are left out.
         input_shape: ``(height, width, channels)`` to convert at, required where the model's
             own input has unknown dimensions.
         batch_size: the fixed batch dimension of the converted graph.
@@ -207,6 +209,7 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
         UnsupportedOpsError: the graph needs Flex / Select TF or custom ops.
         ValueError: a bad argument.
     """
+    model = inference_model(model)  # auxiliary classifiers are for training only
     shape = _fixed_input_shape(model, input_shape, batch_size)
     spec = tf.TensorSpec(shape, model.inputs[0].dtype, name="input")
 

@@ -36,6 +36,9 @@ def add_arguments(parser, model_required=True):
     parser.add_argument("--tiny", action="store_true", help="the model's small .tiny variant")
     parser.add_argument("--smoke", action="store_true",
                         help="two steps on tiny data: checks the recipe runs")
+    parser.add_argument("--no-aux-logits", action="store_true",
+                        help="train without the model's auxiliary classifiers (GoogLeNet, "
+                        "Inception-v3 train with them at the paper's loss weights by default)")
     parser.add_argument("--no-backup", action="store_true",
                         help="no BackupAndRestore backup (no resuming)")
     parser.add_argument("--out", help="output directory (default: runs/<model>)")
@@ -55,7 +58,8 @@ def run(args, recipe=None):
         norm=args.norm, precision=args.precision, strategy=args.strategy, devices=args.devices,
         steps_per_epoch=args.steps_per_epoch,
         validation_steps=args.validation_steps, seed=args.seed, tiny=args.tiny, smoke=args.smoke,
-        backup=not args.no_backup, out_dir=args.out, verbose=args.verbose)
+        backup=not args.no_backup, out_dir=args.out, verbose=args.verbose,
+        aux_logits=False if args.no_aux_logits else None)
     if args.json:
         print(json.dumps(results, indent=2))
     print(summary_line(results))

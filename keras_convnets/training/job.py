@@ -7,7 +7,13 @@
 - ``checkpoints/best.weights.h5``: the weights with the best validation accuracy;
 - ``backup/``: the fault-tolerance backup (``BackupAndRestore``), deleted when training ends --
   an interrupted run started again with the same command resumes from the epoch it lost;
-- ``<model>.keras``: the final model; ``results.json``: the numbers of the summary line.
+- ``<model>.keras``: the final model (without auxiliary classifiers: the inference model);
+  ``results.json``: the numbers of the summary line.
+
+A model with auxiliary classifiers (GoogLeNet, Inception-v3) trains with them, as its paper
+did: each adds its loss at the paper's weight (:func:`~keras_convnets.aux_loss_weights`), and
+the history logs every output's loss (``<model>_predictions_loss``,
+``<model>_aux1_predictions_loss``, ...) beside the total.
 
 In a multi-worker run the chief (worker 0) writes those; every other worker writes its own
 under ``workers/worker-<i>/``.
@@ -18,11 +24,12 @@ import logging
 import os
 import time
 
+from ..applications import aux_loss_weights, inference_model
 from ..backend import USE_LEGACY_KERAS, describe, keras, tf
 from ..data import load_dataset, pipeline
 from ..flops import count_params
 from ..registry import get_spec
-from ..utils import check_positive_int
+from ..utils import check_bool, check_positive_int
 from . import distribute, multiworker_fix
 from .callbacks import EpochRecorder, FreezeBatchNorm
 from .optimizers import LARS, SGD, RMSprop
@@ -108,29 +115,33 @@ def build_model(spec, recipe, *, classes, image_size, tiny=False, model_kwargs=N
 
 
 def float32_logits(model):
-    """``model`` with its ``<name>_logits`` and ``<name>_predictions`` layers rebuilt in float32.
+    """``model`` with each classifier's ``<name>_logits`` and ``<name>_predictions`` layers
+    (the main one and any auxiliary ``<name>_aux<i>_...`` pair) rebuilt in float32.
 
-    The new layers take the old ones' configuration and name; the old logits layer's weights
+    The new layers take the old ones' configuration and name; the old logits layers' weights
     are not copied (this is for models about to be trained).
     """
     prefix = model.name + "_"
-    names = [layer.name for layer in model.layers]
-    if prefix + "logits" not in names or names[-1] != prefix + "predictions":
+    outputs = list(model.outputs) if isinstance(model.outputs, (list, tuple)) else [model.outputs]
+    producers = [o._keras_history[0] for o in outputs]
+    if not producers[0].name == prefix + "predictions" or not all(
+            p.name.endswith("predictions") for p in producers):
         raise ValueError(
             f"Mixed precision needs the classifier of {model.name!r} to end in layers "
-            f"{prefix}logits and {prefix}predictions (the builders' head); its last layers are "
-            f"{names[-2:]}.")
-    logits, predictions = model.get_layer(prefix + "logits"), model.layers[-1]
-    if predictions.input is not logits.output:
-        raise ValueError(f"Mixed precision: {prefix}predictions does not take "
-                         f"{prefix}logits' output in {model.name!r}.")
+            f"{prefix}logits and {prefix}predictions (the builders' head); its outputs come "
+            f"from {[p.name for p in producers]}.")
 
     def float32(layer):
         return type(layer).from_config(dict(layer.get_config(), dtype="float32"))
 
-    x = float32(logits)(logits.input)
-    x = float32(predictions)(x)
-    return keras.Model(model.input, x, name=model.name)
+    rebuilt = []
+    for predictions in producers:
+        logits = model.get_layer(predictions.name[:-len("predictions")] + "logits")
+        if predictions.input is not logits.output:
+            raise ValueError(f"Mixed precision: {predictions.name} does not take "
+                             f"{logits.name}'s output in {model.name!r}.")
+        rebuilt.append(float32(predictions)(float32(logits)(logits.input)))
+    return keras.Model(model.input, rebuilt if len(rebuilt) > 1 else rebuilt[0], name=model.name)
 
 
 def _loss_and_metrics(recipe, classes):
@@ -167,7 +178,7 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
           batch_size=None, image_size=None, learning_rate=None, optimizer=None,
           strategy="auto", devices=None, norm=None, precision=None, out_dir=None, seed=0,
           verbose=1, smoke=False, tiny=False, steps_per_epoch=None, validation_steps=None,
-          backup=True, callbacks=None, model_kwargs=None):
+          backup=True, callbacks=None, model_kwargs=None, aux_logits=None):
     """Trains a registry model with a recipe and returns a dict of results.
 
     Args:
@@ -188,6 +199,8 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
             evaluate on at the end; default, all of it.
         backup: keep a ``BackupAndRestore`` backup so an interrupted run resumes.
         callbacks: extra Keras callbacks.
+        aux_logits: train with the model's auxiliary classifiers at the paper's loss weights;
+            default: whenever the model has them. The saved model never includes them.
     """
     recipe = load_recipe(recipe)
     recipe = recipe.replace(dataset=dataset, epochs=epochs, batch_size=batch_size,
@@ -195,6 +208,10 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
                             optimizer=optimizer, norm=norm, precision=precision)
     spec = _model_spec(model, recipe)
     check_positive_int("seed", seed, minimum=0)
+    if aux_logits is None:
+        aux_logits = spec.aux_loss_weight is not None
+    elif check_bool("aux_logits", aux_logits) and spec.aux_loss_weight is None:
+        raise ValueError(f"`aux_logits`=True: {spec.name} has no auxiliary classifiers.")
     if steps_per_epoch is not None:
         check_positive_int("steps_per_epoch", steps_per_epoch)
     # The strategy comes first: multi-worker and logical devices need TensorFlow untouched.
@@ -254,19 +271,29 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
             check_positive_int("validation_steps", validation_steps)
 
         schedule = schedule_for(recipe, steps_per_epoch, run_epochs, scaling_batch)
+        model_kwargs = dict(model_kwargs or {}, **({"aux_logits": True} if aux_logits else {}))
         with dist.scope():
             network = build_model(spec, recipe, classes=data.classes, image_size=size,
                                   tiny=tiny, model_kwargs=model_kwargs)
             loss, metrics = _loss_and_metrics(recipe, data.classes)
+            loss_weights = aux_loss_weights(network, spec.aux_loss_weight)
+            heads = len(loss_weights)
+            if heads > 1:  # every head learns the labels; accuracy is the main head's
+                loss, metrics = [loss] * heads, [metrics] + [[]] * (heads - 1)
             network.compile(optimizer=make_optimizer(recipe, schedule, network), loss=loss,
-                            metrics=metrics)
+                            metrics=metrics, loss_weights=loss_weights if heads > 1 else None)
+        # Keras names a multi-output model's metrics after the output layer.
+        accuracy = "accuracy" if heads == 1 else f"{network.name}_predictions_accuracy"
+        if heads > 1:
+            train_data, test_data = (
+                split.map(lambda x, y: (x, (y,) * heads)) for split in (train_data, test_data))
 
         recorder = EpochRecorder()
         fit_callbacks = [
             keras.callbacks.TensorBoard(os.path.join(own_dir, "logs")),
             keras.callbacks.ModelCheckpoint(
                 os.path.join(own_dir, "checkpoints", "best.weights.h5"),
-                monitor="val_accuracy", mode="max", save_best_only=True,
+                monitor="val_" + accuracy, mode="max", save_best_only=True,
                 save_weights_only=True),
             recorder,
         ]
@@ -289,7 +316,7 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         scores = network.evaluate(test_data, steps=validation_steps, verbose=0,
                                   return_dict=True)
         model_path = os.path.join(own_dir, f"{spec.name}.keras")
-        network.save(model_path)
+        inference_model(network).save(model_path)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -302,15 +329,17 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         "strategy": _strategy_name(dist), "replicas": dist.num_replicas_in_sync,
         "worker": worker["index"], "workers": worker["count"],
         "train_images": data.train_size, "test_images": data.test_size,
-        "test_accuracy": float(scores["accuracy"]), "test_loss": float(scores["loss"]),
+        "test_accuracy": float(scores[accuracy]), "test_loss": float(scores["loss"]),
+        "aux_loss_weights": loss_weights[1:],
         "params": count_params(network)[0], "train_seconds": round(seconds, 1),
         "model_path": model_path, "keras": describe(),
         "multiworker_fix": sorted(multiworker_fix.installed() or ()),
         "batch_norm_frozen_at": None if freeze is None else freeze.frozen_at,
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
     }
-    if "top5" in scores:
-        results["test_top5"] = float(scores["top5"])
+    top5 = "top5" if heads == 1 else f"{network.name}_predictions_top5"
+    if top5 in scores:
+        results["test_top5"] = float(scores[top5])
     with open(os.path.join(own_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     return results

@@ -22,7 +22,7 @@ from ..layers import GroupConv2D, SEBlock
 from ..registry import get_spec
 from . import store
 
-_LIBRARIES = ("timm", "torchvision")
+_LIBRARIES = ("timm", "torchvision", "pretrainedmodels", "pytorchcv")
 _TORCHVISION_LIBRARY = None  # keeps the torchvision op definitions alive for the process
 
 
@@ -52,26 +52,53 @@ def _import_torchvision():
 
 
 def parse_source(source):
-    """``"timm:legacy_seresnet50.in1k"`` -> ``("timm", "legacy_seresnet50", "in1k")``."""
+    """``"timm:legacy_seresnet50.in1k"`` -> ``("timm", "legacy_seresnet50", "in1k")``.
+
+    Libraries: ``timm``, ``torchvision``, ``pretrainedmodels`` (Cadene's BN-Inception, PolyNet,
+    NASNet-Mobile) and ``pytorchcv``. Constructor arguments the reference needs follow the name
+    in parentheses (``"torchvision:googlenet(aux_logits=True)"``, see
+    :func:`reference_arguments`)."""
     library, sep, model = str(source).partition(":")
-    if not sep or library not in _LIBRARIES or not model:
+    model, _, arguments = model.partition("(")
+    if (not sep or library not in _LIBRARIES or not model
+            or (arguments and not arguments.endswith(")"))):
         raise ValueError(
-            f"`source` must look like 'timm:MODEL[.TAG]' or 'torchvision:MODEL'; got {source!r}.")
+            f"`source` must look like 'timm:MODEL[.TAG]', 'torchvision:MODEL', "
+            f"'pretrainedmodels:MODEL' or 'pytorchcv:MODEL', optionally followed by constructor "
+            f"arguments in parentheses; got {source!r}.")
     model, _, tag = model.partition(".")
     return library, model, tag or None
+
+
+def reference_arguments(source):
+    """The constructor keyword arguments a source names: ``"torchvision:googlenet(aux_logits=
+    True, init_weights=False)"`` -> ``{"aux_logits": True, "init_weights": False}`` (values are
+    Python literals)."""
+    import ast
+
+    _, _, arguments = str(source).partition("(")
+    call = ast.parse(f"f({arguments}", mode="eval").body if arguments else None
+    return {} if call is None else {k.arg: ast.literal_eval(k.value) for k in call.keywords}
 
 
 def create_reference(source, pretrained=False):
     """Builds the reference PyTorch model in eval mode (random init unless ``pretrained``)."""
     library, model, tag = parse_source(source)
+    kwargs = reference_arguments(source)
+    torchvision = _import_torchvision()  # timm, pretrainedmodels and pytorchcv import it
     if library == "timm":
-        _import_torchvision()  # timm imports torchvision
         import timm
         name = f"{model}.{tag}" if tag else model
-        return timm.create_model(name, pretrained=pretrained).eval()
-    torchvision = _import_torchvision()
+        return timm.create_model(name, pretrained=pretrained, **kwargs).eval()
+    if library == "pretrainedmodels":
+        import pretrainedmodels
+        return getattr(pretrainedmodels, model)(
+            pretrained=(tag or "imagenet") if pretrained else None, **kwargs).eval()
+    if library == "pytorchcv":
+        from pytorchcv.model_provider import get_model
+        return get_model(model, pretrained=pretrained, **kwargs).eval()
     weights = (tag or "DEFAULT") if pretrained else None
-    return torchvision.models.get_model(model, weights=weights).eval()
+    return torchvision.models.get_model(model, weights=weights, **kwargs).eval()
 
 
 def source_tag(source, reference=None, pretrained=True):
@@ -84,6 +111,8 @@ def source_tag(source, reference=None, pretrained=True):
     if library == "timm":
         cfg = getattr(reference, "pretrained_cfg", None) or {}
         return cfg.get("tag") or tag
+    if library in ("pretrainedmodels", "pytorchcv"):
+        return tag or "imagenet"
     torchvision = _import_torchvision()
     return torchvision.models.get_model_weights(model)[tag or "DEFAULT"].name
 
@@ -94,6 +123,10 @@ def reference_license(source):
         import timm
         cfg = timm.models.get_pretrained_cfg(f"{model}.{tag}" if tag else model)
         return getattr(cfg, "license", None) or "unknown: see the timm model card"
+    if library == "pretrainedmodels":
+        return "BSD-3-Clause (pretrainedmodels code); weights: see the pretrainedmodels README"
+    if library == "pytorchcv":
+        return "MIT (pytorchcv code); weights: see the pytorchcv model documentation"
     return "BSD-3-Clause (torchvision code); weights: see the torchvision model documentation"
 
 
@@ -313,7 +346,10 @@ def compare(model, reference, size=64, batch=2, seed=0):
     reference = reference.double() if dtype == "float64" else reference
     with torch.no_grad():
         expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
-    actual = np.asarray(model(x, training=False))
+    actual = model(x, training=False)
+    if isinstance(actual, (list, tuple)):  # auxiliary classifiers follow the main output
+        actual = actual[0]
+    actual = np.asarray(actual)
     scale = max(1e-12, float(np.abs(expected).max()))
     return float(np.abs(actual - expected).max() / scale), float(np.abs(expected).max())
 
