@@ -115,7 +115,9 @@ class ModelSpec:
     ``params`` and ``flops`` are the reference implementation's trainable parameter count and
     FLOPs (2 x multiply-adds of convolutions and dense layers) at ``default_size`` with 1000
     classes; ``reference`` names that implementation. ``stage_strides`` gives the stride of
-    each ``<model>_stage<N>_out`` feature map. ``config`` is the configuration the public
+    each ``<model>_stage<N>_out`` feature map, ``stage_margins`` the pixels that unpadded layers
+    before it take off the input (its map is ``(size - margin) // stride``; empty: every map is
+    exactly ``size // stride``). ``config`` is the configuration the public
     builder builds, ``tiny`` the same topology at a fraction of the cost (behaviour tests).
     ``module`` is the family module's short name: the weight mapping, if any, lives in
     ``keras_convnets/weights/mappings/<module>.py``.
@@ -130,6 +132,7 @@ class ModelSpec:
     default_size: int
     min_size: int
     stage_strides: tuple
+    stage_margins: tuple = ()
     config: object = None
     tiny: object = None
     params: int | None = None
@@ -153,7 +156,8 @@ class ModelSpec:
             "name": self.name, "family": self.family,
             "paper": {**dataclasses.asdict(self.paper), "url": self.paper.link},
             "default_size": self.default_size, "min_size": self.min_size,
-            "stage_strides": self.stage_strides, "params": self.params, "flops": self.flops,
+            "stage_strides": self.stage_strides, "stage_margins": self.stage_margins,
+            "params": self.params, "flops": self.flops,
             "reference": str(self.reference or ""), "default_classes": self.default_classes,
             "paper_params_millions": self.paper_params,
             "paper_params_scope": self.paper_params_scope,
@@ -183,9 +187,10 @@ _ARGUMENTS_DOC = """
 
 
 def register(*, family, paper, config=None, tiny=None, default_size=224, min_size=32,
-             stage_strides=(4, 8, 16, 32), params=None, flops=None, reference=None,
-             default_classes=1000, paper_params=None, paper_params_scope="trainable",
-             options=None, keras_twin=None, generic_builder=None, aux_loss_weight=None):
+             stage_strides=(4, 8, 16, 32), stage_margins=(), params=None, flops=None,
+             reference=None, default_classes=1000, paper_params=None,
+             paper_params_scope="trainable", options=None, keras_twin=None, generic_builder=None,
+             aux_loss_weight=None):
     """Registers ``def Name(config, **kwargs)`` under its lower-cased function name.
 
     The public builder takes the ``keras.applications`` arguments (positionally in their order,
@@ -230,6 +235,7 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
             name=name, builder=build, function=function, family=family,
             module=function.__module__.rsplit(".", 1)[-1], paper=paper,
             default_size=default_size, min_size=min_size, stage_strides=tuple(stage_strides),
+            stage_margins=tuple(stage_margins),
             config=config, tiny=tiny_config, params=params, flops=flops, reference=reference,
             default_classes=default_classes, paper_params=paper_params,
             paper_params_scope=paper_params_scope, keras_twin=keras_twin,

@@ -102,3 +102,54 @@ def test_backbone_takes_any_size_from_the_minimum():
     for size in (95, 127, 224):
         images = np.zeros((1, size, size, 3), "float32")
         assert np.asarray(backbone(images)).shape == (1, 32)
+
+
+# -- ZFNet ------------------------------------------------------------------------------------
+def _names(model):
+    return [layer.name[len(model.name) + 1:] for layer in model.layers[1:]]
+
+
+def test_zfnet_geometry_is_fig_3():
+    """conv1 7x7/2, conv2 5x5/2, poolings rounding up: Fig. 3's 110 -> 55 -> 26 -> 13 -> 6 maps
+    from 224, and conv3-5 of model (b)'s 512-1024-512 filters."""
+    from keras_convnets.models.alexnet import ZFNET_CONFIG
+
+    assert [c.filters for c in ZFNET_CONFIG.convs] == [96, 256, 512, 1024, 512]
+    model = kc.ZFNet.tiny(input_shape=(224, 224, 3))
+    sizes = {name: model.get_layer(f"zfnet_{name}").output.shape[1]
+             for name in ("conv1", "pool1", "conv2", "pool2", "conv5", "stage3_out")}
+    assert sizes == {"conv1": 110, "pool1": 55, "conv2": 26, "pool2": 13, "conv5": 13,
+                     "stage3_out": 6}
+    assert [(model.get_layer(f"zfnet_conv{i}").kernel_size[0],
+             model.get_layer(f"zfnet_conv{i}").strides[0]) for i in (1, 2)] == [(7, 2), (5, 2)]
+    assert model.get_layer("zfnet_fc6").kernel.shape[0] == 6 * 6 * 64  # tiny conv5: 64
+
+
+def test_zfnet_normalises_after_the_pooling_or_before_it_as_pytorchcv():
+    paper = kc.ZFNet.tiny(input_shape=(79, 79, 3))
+    names = _names(paper)
+    assert names[:6] == ["conv1_pad", "conv1", "conv1_relu", "pool1_pad", "pool1", "stage1_out"]
+    lrn = [layer for layer in paper.layers if isinstance(layer, LocalResponseNormalization)]
+    assert [layer.name for layer in lrn] == ["zfnet_stage1_out", "zfnet_conv2_lrn"]
+    assert names.index("conv2_lrn") == names.index("pool2") + 1
+    assert {layer.alpha for layer in lrn} == {1e-4}
+
+    torch_style = kc.ZFNet.tiny(input_shape=(79, 79, 3), lrn_style="pytorchcv")
+    names = _names(torch_style)
+    assert names[:6] == ["conv1_pad", "conv1", "conv1_relu", "conv1_lrn", "pool1_pad",
+                         "stage1_out"]
+    lrn = [layer for layer in torch_style.layers
+           if isinstance(layer, LocalResponseNormalization)]
+    assert len(lrn) == 2 and {layer.alpha for layer in lrn} == {2e-5}  # torch's alpha / size
+    # the same weights either way; AlexNet's normalisation already precedes its pooling
+    assert [w.shape for w in paper.weights] == [w.shape for w in torch_style.weights]
+    alexnet = kc.AlexNet.tiny(input_shape=(95, 95, 3), lrn_style="pytorchcv")
+    assert _names(alexnet) == _names(kc.AlexNet.tiny(input_shape=(95, 95, 3)))
+
+
+def test_zfnet_bad_options_are_clear_errors():
+    with pytest.raises(ValueError, match=r"`lrn_style` must be one of 'paper', 'pytorchcv'; "
+                                         r"got 'caffe'"):
+        kc.ZFNet.tiny(lrn_style="caffe")
+    with pytest.raises(ValueError, match=r"`input_shape` height 78 is below the minimum of 79"):
+        kc.ZFNet.tiny(input_shape=(78, 78, 3))

@@ -26,6 +26,13 @@ def test_summary_reports_params_and_flops(capsys):
     assert "FLOPs:          3,628,146,688" in out
 
 
+def test_summary_gives_vgg16_the_papers_gmacs(capsys):
+    """VGG-16: 15.47 GMACs at 224 (torchvision's count, params.tsv), 138,357,544 parameters."""
+    assert cli.main(["summary", "vgg16", "--no-layers"]) == 0
+    out = capsys.readouterr().out
+    assert "= 2 x 15.470 GMACs" in out and "138,357,544 trainable" in out
+
+
 def test_summary_layer_table_and_custom_size(capsys):
     assert cli.main(["summary", "wideresnet16_8", "--input-size", "16"]) == 0
     out = capsys.readouterr().out
@@ -60,6 +67,34 @@ def test_train_on_digits(tmp_path, capsys):
     line = out.strip().splitlines()[-1]
     assert line.startswith("trained resnet18 with recipe digits on digits for 4 epochs")
     assert f"test accuracy {results['test_accuracy']:.4f}" in line
+
+
+@pytest.mark.slow
+def test_train_inception_v3_with_its_auxiliary_classifier(tmp_path, capsys):
+    """``train inceptionv3 --tiny`` trains the auxiliary head at the paper's weight 0.4 (Szegedy
+    et al. 2015, Sec. 4): both losses are logged, the total is main + 0.4 x auxiliary, the
+    losses fall, and the saved model is the inference model (one output)."""
+    import numpy as np
+
+    out_dir = tmp_path / "run"
+    # 299: the auxiliary head's 5x5 convolution needs Mixed_6e's 17x17 map (as torchvision's)
+    assert cli.main(["train", "inceptionv3", "--tiny", "--image-size", "299", "--epochs", "3",
+                     "--steps-per-epoch", "6", "--batch-size", "16", "--validation-steps", "2",
+                     "--lr", "0.05", "--verbose", "0", "--out", str(out_dir)]) == 0
+    results = json.loads((out_dir / "results.json").read_text())
+    history = results["history"]
+    assert results["aux_loss_weights"] == [0.4]
+    main = np.array(history["inceptionv3_predictions_loss"])
+    aux = np.array(history["inceptionv3_aux_predictions_loss"])
+    assert np.isfinite(main).all() and np.isfinite(aux).all()
+    np.testing.assert_allclose(history["loss"], main + 0.4 * aux, rtol=1e-3)
+    assert "val_inceptionv3_aux_predictions_loss" in history
+    assert main[-1] < main[0] and aux[-1] < aux[0]
+    from keras_convnets.backend import keras
+
+    model = keras.models.load_model(out_dir / "inceptionv3.keras", safe_mode=True)
+    assert len(model.outputs) == 1 and not [l for l in model.layers if "_aux" in l.name]
+    assert "test accuracy" in capsys.readouterr().out.strip().splitlines()[-1]
 
 
 def _write_images(directory, classes, per_class, size=20):

@@ -108,12 +108,16 @@ def test_shared_model_behaviour(name, save_and_reload):
     np.testing.assert_allclose(_run(inner, x), probs, rtol=1e-5, atol=1e-6)
 
     # Feature extractor on the reloaded model: one map per stage, with the registry's strides
-    # and the channels of the layer that ends each stage.
+    # (less the margins of unpadded layers, Inception-v4's) and the channels of the layer that
+    # ends each stage.
     maps = _run(kc.feature_extractor(inner), x)
     maps = maps if isinstance(maps, list) else [maps]
     assert len(maps) == len(spec.stage_strides)
-    for stage, (fmap, stride) in enumerate(zip(maps, spec.stage_strides), start=1):
-        assert fmap.shape[1] == x.shape[1] // stride and fmap.shape[2] == x.shape[2] // stride
+    margins = spec.stage_margins or (0,) * len(spec.stage_strides)
+    for stage, (fmap, stride, margin) in enumerate(
+            zip(maps, spec.stage_strides, margins), start=1):
+        assert fmap.shape[1:3] == ((x.shape[1] - margin) // stride,
+                                   (x.shape[2] - margin) // stride)
         assert fmap.shape[-1] == inner.get_layer(f"{name}_stage{stage}_out").output.shape[-1]
 
     # Backbone: the last stage's map at any input size, and each pooling.
@@ -121,8 +125,8 @@ def test_shared_model_behaviour(name, save_and_reload):
     backbone = _tiny(spec, include_top=False, input_shape=(None, None, 3))
     out = _run(backbone, x)
     channels = maps[-1].shape[-1]
-    assert out.shape == (2, x.shape[1] // spec.stage_strides[-1],
-                         x.shape[2] // spec.stage_strides[-1], channels)
+    assert out.shape == (2, (x.shape[1] - margins[-1]) // spec.stage_strides[-1],
+                         (x.shape[2] - margins[-1]) // spec.stage_strides[-1], channels)
     for pooling, reduce in (("avg", np.mean), ("max", np.max)):
         pooled = _tiny(spec, include_top=False, pooling=pooling, input_shape=x.shape[1:])
         pooled.set_weights(backbone.get_weights())

@@ -234,6 +234,29 @@ def test_named_weights_apply_their_builder_options(keras_home):
         kc.ResNet50(weights="imagenet", stride_in_1x1=True)
 
 
+def test_weights_ported_with_auxiliary_classifiers_build_what_is_asked(keras_home):
+    """GoogLeNet ports with its auxiliary classifiers (every torchvision tensor maps), but
+    ``weights="imagenet"`` builds the model asked for: one output by default, the auxiliary
+    heads' weights where they are asked for, every classifier left out for other classes."""
+    kc.weights.port("googlenet", pretrained=False)
+    source, _, _ = port_module.build_ported("googlenet")
+    source.load_weights(store.paths("googlenet", "imagenet")[0])
+    plain = kc.GoogLeNet(weights="imagenet", input_shape=(224, 240, 3))  # the port's check size
+    assert len(plain.outputs) == 1 and plain.output_shape == (None, 1000)
+    x = np.random.default_rng(0).random((1, 224, 240, 3)).astype("float32")
+    np.testing.assert_allclose(plain(x), kc.keras.activations.softmax(source(x)[0]),
+                               rtol=1e-5, atol=1e-7)
+    train = kc.GoogLeNet(weights="imagenet", aux_logits=True)
+    np.testing.assert_array_equal(train.get_layer(f"{train.name}_aux2_logits").kernel,
+                                  source.get_layer("googlenet_aux2_logits").kernel)
+    head10 = kc.GoogLeNet(weights="imagenet", classes=10, aux_logits=True)
+    assert [tuple(o.shape) for o in head10.outputs] == [(None, 10)] * 3
+    np.testing.assert_array_equal(head10.get_layer(f"{head10.name}_aux1_fc").kernel,
+                                  source.get_layer("googlenet_aux1_fc").kernel)
+    backbone = kc.GoogLeNet(weights="imagenet", include_top=False, pooling="avg")
+    assert backbone.output_shape == (None, 1024)
+
+
 def test_resnet_v2_weights_refuse_the_keras_layout(keras_home):
     kc.weights.port("resnet50v2", pretrained=False, check_size=32)
     model = kc.ResNet50V2(weights="imagenet", input_shape=(32, 32, 3))

@@ -476,6 +476,29 @@ def test_mixed_precision_rebuilds_only_the_logits_in_float32(name):
     assert mixed_logits["use_bias"] == reference_logits["use_bias"]
 
 
+def test_mixed_precision_keeps_every_classifier_float32():
+    """GoogLeNet trained with its two auxiliary classifiers: each one's logits and
+    probabilities are rebuilt in float32, and the outputs stay in order."""
+    from keras_convnets.registry import get_spec
+    from keras_convnets.training.job import build_model
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model(get_spec("googlenet"), training.Recipe(), classes=10,
+                            image_size=96, tiny=True, model_kwargs={"aux_logits": True})
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    names = [o._keras_history[0].name for o in model.outputs]
+    assert names == ["googlenet_predictions", "googlenet_aux1_predictions",
+                     "googlenet_aux2_predictions"]
+    for name in names:
+        logits = model.get_layer(name[:-len("predictions")] + "logits")
+        assert logits.compute_dtype == "float32"
+    assert all(o.dtype == "float32" for o in model.outputs)
+    assert model.get_layer("googlenet_stage1_out").compute_dtype == "float16"
+
+
 def test_dropout_before_the_classifier_and_label_smoothing():
     from keras_convnets.registry import get_spec
     from keras_convnets.training.job import _loss_and_metrics, build_model

@@ -329,7 +329,8 @@ def inference_model(model):
     main predictions). A model without auxiliary classifiers is returned as it is."""
     if not isinstance(model.outputs, (list, tuple)) or len(model.outputs) == 1:
         return model
-    return keras.Model(model.inputs, model.outputs[0], name=model.name)
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, model.outputs[0], name=model.name)
 
 
 def aux_loss_weights(model, weight=None):

@@ -18,16 +18,26 @@ def build_with_weights(spec, arguments, explicit):
     return spec.function(spec.config, **arguments)
 
 
+#: builder options a weight set may have been ported with that do not change the network
+#: a user gets, only what is built for training: applied to the source build, never forced
+TRAINING_ONLY_OPTIONS = ("aux_logits",)
+
+
 def transfer(source, target, skip=("logits",)):
     """Copies weights layer by layer between two builds of one architecture, matching layer
-    names without the model-name prefix; layers named in ``skip`` are left as initialised."""
+    names without the model-name prefix; layers named in ``skip``, or ending in ``_<name>``
+    for a name in ``skip`` (``aux1_logits``), are left as initialised, as are the auxiliary
+    classifiers of a target whose source has none."""
     source_layers = {layer.name[len(source.name) + 1:]: layer for layer in source.layers}
+    suffixes = tuple("_" + name for name in skip)
     copied = 0
     for layer in target.layers:
         key = layer.name[len(target.name) + 1:]
-        if not layer.weights or key in skip:
+        if not layer.weights or key in skip or (suffixes and key.endswith(suffixes)):
             continue
         if key not in source_layers:
+            if key.startswith("aux"):
+                continue
             raise ValueError(f"transfer: {source.name} has no layer for {layer.name}.")
         layer.set_weights(source_layers[key].get_weights())
         copied += 1
@@ -38,11 +48,17 @@ def load_named(spec, tag, arguments, explicit):
     """Builds ``spec`` with ``arguments`` and the named weight set ``tag``.
 
     The set's builder options (e.g. ``stride_in_1x1``) are applied; an explicit conflicting
-    option is an error. A different ``classes`` or ``include_top=False`` keeps every weight but
-    the classifier's.
+    option is an error. Options that only add training outputs (``aux_logits``: a set ported
+    with auxiliary classifiers) are not forced: the model is built as asked, and the
+    auxiliary classifiers' weights are copied where it has them. A different ``classes`` or
+    ``include_top=False`` keeps every weight but the classifiers'.
     """
     record = store.resolve(spec.name, tag)
+    ported_with = {}
     for option, value in record.get("model_kwargs", {}).items():
+        if option in TRAINING_ONLY_OPTIONS:
+            ported_with[option] = value
+            continue
         if option in explicit and arguments.get(option) != value:
             raise ValueError(
                 f"`{option}`={arguments.get(option)!r} conflicts with weights {tag!r}, which "
@@ -53,12 +69,14 @@ def load_named(spec, tag, arguments, explicit):
         return spec.function(spec.config, **kwargs)
 
     classes = record.get("classes", 1000)
-    if arguments.get("include_top", True) and arguments.get("classes") == classes:
+    same_top = arguments.get("include_top", True) and arguments.get("classes") == classes
+    if same_top and all(arguments.get(k, False) == v for k, v in ported_with.items()):
         arguments["weights"] = record["path"]
         return build(**arguments)
     arguments["weights"] = None
     model = build(**arguments)
     full = build(**dict(arguments, include_top=True, classes=classes, weights=record["path"],
-                        pooling=None, input_tensor=None, name=model.name + "_source"))
-    transfer(full, model)
+                        pooling=None, input_tensor=None, name=model.name + "_source",
+                        **ported_with))
+    transfer(full, model, skip=() if same_top else ("logits",))
     return model

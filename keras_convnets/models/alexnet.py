@@ -22,6 +22,12 @@ parallelizing convolutional neural networks" (2014, arXiv:1404.5997) that torchv
 
 Feature maps: ``<model>_stage<N>_out`` after conv1 (stride 4), conv2 (8), conv5 (16) and
 pool5 (32).
+
+:func:`ZFNet` is Zeiler and Fergus' revision of it ("Visualizing and Understanding
+Convolutional Networks", 2013, arXiv:1311.2901), as a configuration of the same builder: one
+tower, conv1 7x7/2 and conv2 5x5/2 (Fig. 3), conv3-5 of 512-1024-512 filters (Table 2's model
+(b), Table 3's "layers 3,4,5: 512,1024,512 maps"), poolings rounding up and the normalisation
+after the pooling; see its docstring.
 """
 
 import dataclasses
@@ -29,20 +35,25 @@ import dataclasses
 from ..applications import Head, build_model
 from ..applications.builder import CONV_INITIALIZER
 from ..backend import keras
-from ..layers import LocalResponseNormalization
+from ..layers import GroupConv2D, LocalResponseNormalization
 from ..layers.normalization import NORMS
-from ..registry import Paper, Reference, register
+from ..registry import Paper, Reference, measured, register
 from ..utils import check_choice, check_drop_path, check_positive_int, make_divisible
 
 ALEXNET = Paper("ImageNet Classification with Deep Convolutional Neural Networks", 2012, None,
                 url="https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-"
                     "convolutional-neural-networks")
+ZFNET = Paper("Visualizing and Understanding Convolutional Networks", 2013, "1311.2901")
 ONE_WEIRD_TRICK = Paper("One weird trick for parallelizing convolutional neural networks", 2014,
                         "1404.5997")
 
 #: ``norm`` choices: the paper's response normalisation after conv1 and conv2, none, or one of
 #: the package's normalisations after every convolution.
 ALEXNET_NORMS = ("lrn", "none") + NORMS
+#: ``lrn_style`` choices: the paper's response normalisation (b = a / (2 + 1e-4 sum a^2)^0.75,
+#: where the configuration puts it), or pytorchcv's (before the pooling, with torch's
+#: ``local_response_norm``, which divides alpha by the window size: 2e-5 on the plain sum).
+LRN_STYLES = ("paper", "pytorchcv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,81 +61,124 @@ class ConvSpec:
     filters: int
     kernel_size: int
     strides: int = 1
-    grouped: bool = False      # split over the two GPUs in the paper
-    lrn: bool = False          # response normalisation after the ReLU
-    pool: bool = False         # 3x3/2 max-pooling after the block
-    stage: int | None = None   # the block ends stage N (its last layer is <model>_stageN_out)
+    padding: int | None = None  # explicit zero padding; None: PyTorch's k // 2
+    grouped: bool = False       # split over the two GPUs in the paper
+    lrn: bool = False           # response normalisation after the ReLU (or after the pooling)
+    pool: bool = False          # 3x3/2 max-pooling after the block
+    stage: int | None = None    # the block, before its pooling, ends stage N (<model>_stageN_out)
+    pool_stage: int | None = None  # the pooling (and a normalisation after it) ends stage N
 
 
 @dataclasses.dataclass(frozen=True)
 class AlexNetConfig:
-    """Fig. 2 as data: the five convolutions and the two hidden fully-connected widths."""
+    """Fig. 2 (or ZFNet's Fig. 3) as data: the five convolutions, the two hidden fully-connected
+    widths, and where the pooling rounds and the normalisation sits."""
 
     convs: tuple = (
-        ConvSpec(96, 11, strides=4, lrn=True, pool=True, stage=1),
+        ConvSpec(96, 11, strides=4, padding=2, lrn=True, pool=True, stage=1),
         ConvSpec(256, 5, grouped=True, lrn=True, pool=True, stage=2),
         ConvSpec(384, 3),
         ConvSpec(384, 3, grouped=True),
-        ConvSpec(256, 3, grouped=True, pool=True, stage=3),
+        ConvSpec(256, 3, grouped=True, pool=True, stage=3, pool_stage=4),
     )
     fc: tuple = (4096, 4096)
     groups: int = 2
     norm: str = "lrn"
+    #: the poolings round the map size up (Caffe's and PyTorch's ``ceil_mode``; ZFNet)
+    ceil_pool: bool = False
+    #: the response normalisation follows the pooling (ZFNet's Fig. 3), not the ReLU
+    lrn_after_pool: bool = False
 
 
 ALEXNET_CONFIG = AlexNetConfig()
 ALEXNET_OWT_CONFIG = AlexNetConfig(
-    convs=(ConvSpec(64, 11, strides=4, pool=True, stage=1),
+    convs=(ConvSpec(64, 11, strides=4, padding=2, pool=True, stage=1),
            ConvSpec(192, 5, pool=True, stage=2),
            ConvSpec(384, 3),
            ConvSpec(256, 3),
-           ConvSpec(256, 3, pool=True, stage=3)),
+           ConvSpec(256, 3, pool=True, stage=3, pool_stage=4)),
     groups=1, norm="none")
+#: Zeiler & Fergus' Fig. 3 with Table 2's conv3-5 of model (b). Fig. 3's maps, 224 -> 110 ->
+#: 55 -> 26 -> 13 -> 6, fix conv1's padding at 1, conv2's at 0 and the poolings' rounding up.
+ZFNET_CONFIG = AlexNetConfig(
+    convs=(ConvSpec(96, 7, strides=2, padding=1, lrn=True, pool=True, pool_stage=1),
+           ConvSpec(256, 5, strides=2, padding=0, lrn=True, pool=True),
+           ConvSpec(512, 3),
+           ConvSpec(1024, 3),
+           ConvSpec(512, 3, pool=True, stage=2, pool_stage=3)),
+    groups=1, ceil_pool=True, lrn_after_pool=True)
 
 
-def build_alexnet(model_name, cfg, *, groups=None, norm=None, drop_rate=0.5, drop_path_rate=0.0,
-                  **kwargs):
-    """Builds AlexNet from ``cfg`` (the paper's Fig. 2; see the module docstring).
+def build_alexnet(model_name, cfg, *, groups=None, norm=None, lrn_style="paper", drop_rate=0.5,
+                  drop_path_rate=0.0, **kwargs):
+    """Builds AlexNet from ``cfg`` (the paper's Fig. 2, or ZFNet's Fig. 3; see the module
+    docstring).
 
     Architecture options:
         groups: the group count of the convolutions the paper split over its two GPUs (conv2,
             conv4, conv5); default the configuration's (2 for AlexNet); 1 is the dense layout.
+            ZFNet has no split convolution, so it changes nothing there.
         norm: ``"lrn"`` (the paper's response normalisation after conv1 and conv2), ``"none"``,
             or ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"`` after every convolution
             (before its ReLU) instead.
+        lrn_style: ``"paper"`` (Krizhevsky's normalisation, b = a / (2 + 1e-4 sum a^2)^0.75,
+            where the configuration's paper puts it: after the ReLU for AlexNet, after the
+            pooling for ZFNet) or ``"pytorchcv"`` (before the pooling, alpha divided by the
+            window of 5 as torch's ``local_response_norm`` does: the layout pytorchcv's
+            ``alexnet`` and ``zfnetb`` weights were trained in).
         drop_rate: the dropout after fc6 and after fc7 (the paper's 0.5).
         drop_path_rate: accepted for a uniform interface; AlexNet has no residual branch, so
             only 0 is valid.
     """
     groups = cfg.groups if groups is None else check_positive_int("groups", groups)
     norm = check_choice("norm", cfg.norm if norm is None else norm, ALEXNET_NORMS)
+    lrn_style = check_choice("lrn_style", lrn_style, LRN_STYLES)
     layer_norm = norm if norm in NORMS else "batch"  # build_model's own choice is unused then
     check_drop_path(drop_path_rate, False, "AlexNet",
                     "use drop_rate for the dropout after fc6 and fc7")
+    after_pool = cfg.lrn_after_pool and lrn_style == "paper"
+    lrn_alpha = 1e-4 if lrn_style == "paper" else 1e-4 / 5
+
+    def convolution(ctx, x, conv, name):
+        conv_groups = groups if conv.grouped else 1
+        if conv.padding is None:  # PyTorch's k // 2
+            return ctx.conv(x, conv.filters, conv.kernel_size, name, strides=conv.strides,
+                            groups=conv_groups, use_bias=norm not in NORMS)
+        if conv.padding:  # torchvision's 2 for AlexNet's conv1 (see the module docstring)
+            x = keras.layers.ZeroPadding2D(conv.padding, name=ctx.name(name + "_pad"))(x)
+        layer_class, extra = ((keras.layers.Conv2D, {}) if conv_groups == 1
+                              else (GroupConv2D, {"groups": conv_groups}))
+        return layer_class(conv.filters, conv.kernel_size, strides=conv.strides,
+                           use_bias=norm not in NORMS, kernel_initializer=CONV_INITIALIZER,
+                           name=ctx.name(name), **extra)(x)
 
     def body(ctx, x):
         for index, conv in enumerate(cfg.convs, start=1):
             name = f"conv{index}"
-            if conv.strides > 1:  # torchvision's padding 2 (see the module docstring)
-                x = keras.layers.ZeroPadding2D(2, name=ctx.name(name + "_pad"))(x)
-                x = keras.layers.Conv2D(conv.filters, conv.kernel_size, strides=conv.strides,
-                                        use_bias=norm not in NORMS,
-                                        kernel_initializer=CONV_INITIALIZER,
-                                        name=ctx.name(name))(x)
-            else:
-                x = ctx.conv(x, conv.filters, conv.kernel_size, name,
-                             groups=groups if conv.grouped else 1, use_bias=norm not in NORMS)
+            x = convolution(ctx, x, conv, name)
             if norm in NORMS:
                 x = ctx.norm(x, name + "_bn")
-            # The block's last layer (ReLU, or the response normalisation) ends its stage.
             lrn = conv.lrn and norm == "lrn"
+            # The block's last layer before its pooling (ReLU, or the response normalisation)
+            # ends stage N if the block has ``stage=N``; the pooling, or the normalisation
+            # after it, ends ``pool_stage``.
             stage_out = f"stage{conv.stage}_out" if conv.stage else None
-            x = ctx.relu(x, stage_out if stage_out and not lrn else name + "_relu")
-            if lrn:
-                x = LocalResponseNormalization(name=ctx.name(stage_out or name + "_lrn"))(x)
+            lrn_here = lrn and not (after_pool and conv.pool)
+            x = ctx.relu(x, stage_out if stage_out and not lrn_here else name + "_relu")
+            if lrn_here:
+                x = LocalResponseNormalization(alpha=lrn_alpha,
+                                               name=ctx.name(stage_out or name + "_lrn"))(x)
             if conv.pool:
-                pool_name = "stage4_out" if index == len(cfg.convs) else f"pool{index}"
+                pool_out = f"stage{conv.pool_stage}_out" if conv.pool_stage else None
+                lrn_next = lrn and not lrn_here
+                pool_name = pool_out if pool_out and not lrn_next else f"pool{index}"
+                if cfg.ceil_pool:  # rounds up: one more row and column (post-ReLU, so >= 0)
+                    x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)),
+                                                   name=ctx.name(f"pool{index}_pad"))(x)
                 x = keras.layers.MaxPooling2D(3, 2, name=ctx.name(pool_name))(x)
+                if lrn_next:
+                    x = LocalResponseNormalization(
+                        alpha=lrn_alpha, name=ctx.name(pool_out or name + "_lrn"))(x)
         return x
 
     def fully_connected(ctx, x):
@@ -147,9 +201,10 @@ def tiny_config(cfg):
     return dataclasses.replace(cfg, convs=convs, fc=tuple(w // 8 for w in cfg.fc))
 
 
-#: what both registrations share
+#: what every registration shares
 ALEXNETS = dict(family="alexnet", min_size=95, tiny=tiny_config, generic_builder="build_alexnet",
-                options={"groups": None, "norm": None, "drop_rate": 0.5, "drop_path_rate": 0.0})
+                options={"groups": None, "norm": None, "lrn_style": "paper", "drop_rate": 0.5,
+                         "drop_path_rate": 0.0})
 
 
 @register(**ALEXNETS, config=ALEXNET_CONFIG, paper=ALEXNET, params=60_965_224,
@@ -179,3 +234,30 @@ def AlexNetOWT(config, **kwargs):
     before fc6 and fc7, ours after fc6 and fc7 (the paper's places): the same at inference.
     """
     return build_alexnet("alexnetowt", config, **kwargs)
+
+
+@register(**{**ALEXNETS, "min_size": 79}, stage_strides=(4, 16, 32), config=ZFNET_CONFIG,
+          paper=ZFNET, params=107_627_624, flops=4_953_409_792,
+          reference=measured("pytorchcv", "zfnetb"))
+def ZFNet(config, **kwargs):
+    """ZFNet (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", 2013,
+    arXiv:1311.2901, Fig. 3, with conv3-5 of 512-1024-512 filters: Table 2's model (b), Table
+    3's "Adjust layers 3,4,5: 512,1024,512 maps"). AlexNet on one tower with conv1 7x7/2 (96
+    filters, padding 1) and conv2 5x5/2 (256, unpadded); 3x3/2 poolings that round up, so a 224
+    input gives Fig. 3's 110 -> 55 -> 26 -> 13 -> 6 maps and fc6 takes 6 x 6 x 512; dropout 0.5
+    after fc6 and fc7. 107,627,624 trainable parameters and 4,953,409,792 FLOPs at 224 with
+    1000 classes, equal to pytorchcv's ``zfnetb`` (measured; the paper gives no count).
+
+    Where the two differ we follow the paper: Fig. 3 normalises "across feature maps" after
+    the pooling (ReLU, pool, normalise), with no constants given, so we use AlexNet's
+    (size 5, k 2, alpha 1e-4 on the sum, beta 0.75). pytorchcv normalises before the pooling
+    and with torch's alpha / 5; ``lrn_style="pytorchcv"`` builds that layout, which its weights
+    port into with equal logits (``keras-convnets port zfnet``; ``tests/test_port.py``).
+
+    The minimum input is 79, the smallest with a 2x2 last map whose feature maps are exactly
+    input / stride (sizes 16k + 15). Feature maps: ``stage1_out`` after pool1 and its
+    normalisation (stride 4), ``stage2_out`` after conv5 (16), ``stage3_out`` after pool5 (32);
+    conv1's and conv2's own maps (strides 2 and 8) lose a border to their padding, so no stage
+    ends there.
+    """
+    return build_alexnet("zfnet", config, **kwargs)

@@ -345,7 +345,9 @@ def compare(model, reference, size=64, batch=2, seed=0):
         (batch, *_height_width(size), 3)).astype(dtype)
     reference = reference.double() if dtype == "float64" else reference
     with torch.no_grad():
-        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+        # contiguous NCHW: a channels-last view would break references that .view() the map
+        expected = reference(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))))
+        expected = expected.numpy()
     actual = model(x, training=False)
     if isinstance(actual, (list, tuple)):  # auxiliary classifiers follow the main output
         actual = actual[0]
@@ -436,7 +438,7 @@ def port(model_name, source=None, *, tag="imagenet", pretrained=True, directory=
         "source_tag": source_tag(mapping.source, reference, pretrained), "pretrained": pretrained,
         "license": reference_license(mapping.source), "sha256": store.sha256(weights_path),
         "mapping_version": store.MAPPING_VERSION, "model_kwargs": mapping.model_kwargs,
-        "classes": int(model.output_shape[-1]),
+        "classes": int(model.outputs[0].shape[-1]),
         "max_logit_difference": difference, "logit_scale": scale, "check_size": check_size,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
