@@ -230,6 +230,22 @@ class Head:
         check_choice("Head.pool", self.pool, ("avg", "flatten"))
 
 
+def fully_connected(widths, drop_rate, first=6):
+    """A :class:`Head` ``hidden`` function of stacked fully-connected layers (AlexNet's and
+    VGG's fc6, fc7): ``fc<first>``, ``fc<first + 1>``, ... each Dense -> ReLU, with dropout at
+    ``drop_rate`` after every one but the last (build_model's own dropout follows that one)."""
+    def hidden(ctx, x):
+        last = first + len(widths) - 1
+        for index, width in enumerate(widths, start=first):
+            x = keras.layers.Dense(width, name=ctx.name(f"fc{index}"))(x)
+            x = keras.layers.ReLU(name=ctx.name(f"fc{index}_relu"))(x)
+            if index < last and drop_rate:
+                x = keras.layers.Dropout(drop_rate, name=ctx.name(f"fc{index}_dropout"))(x)
+        return x
+
+    return hidden
+
+
 def _pool_for_classifier(ctx, head, x, model_name):
     if head.pool == "avg":
         return keras.layers.GlobalAveragePooling2D(name=ctx.name("avg_pool"))(x)
@@ -327,7 +343,8 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
 def inference_model(model):
     """``model`` without its auxiliary classifiers: the same layers and weights, one output (the
     main predictions). A model without auxiliary classifiers is returned as it is."""
-    if not isinstance(model.outputs, (list, tuple)) or len(model.outputs) == 1:
+    outputs = getattr(model, "outputs", None)  # anything else is for the caller to refuse
+    if not isinstance(outputs, (list, tuple)) or len(outputs) == 1:
         return model
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, model.outputs[0], name=model.name)

@@ -33,7 +33,7 @@ after the pooling; see its docstring.
 import dataclasses
 
 from ..applications import Head, build_model
-from ..applications.builder import CONV_INITIALIZER
+from ..applications.builder import CONV_INITIALIZER, fully_connected
 from ..backend import keras
 from ..layers import GroupConv2D, LocalResponseNormalization
 from ..layers.normalization import NORMS
@@ -181,17 +181,9 @@ def build_alexnet(model_name, cfg, *, groups=None, norm=None, lrn_style="paper",
                         alpha=lrn_alpha, name=ctx.name(pool_out or name + "_lrn"))(x)
         return x
 
-    def fully_connected(ctx, x):
-        """fc6 and fc7 on the flattened last map; the dropout after fc7 is build_model's."""
-        for index, width in enumerate(cfg.fc, start=6):
-            x = keras.layers.Dense(width, name=ctx.name(f"fc{index}"))(x)
-            x = keras.layers.ReLU(name=ctx.name(f"fc{index}_relu"))(x)
-            if index < 5 + len(cfg.fc) and drop_rate:
-                x = keras.layers.Dropout(drop_rate, name=ctx.name(f"fc{index}_dropout"))(x)
-        return x
-
     return build_model(model_name, body, drop_rate=drop_rate, norm=layer_norm,
-                       head=Head(pool="flatten", hidden=fully_connected), **kwargs)
+                       head=Head(pool="flatten", hidden=fully_connected(cfg.fc, drop_rate)),
+                       **kwargs)
 
 
 def tiny_config(cfg):

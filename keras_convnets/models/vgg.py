@@ -27,6 +27,7 @@ import dataclasses
 import re
 
 from ..applications import Head, build_model
+from ..applications.builder import fully_connected
 from ..backend import keras
 from ..layers import LocalResponseNormalization
 from ..layers.normalization import NORMS
@@ -104,18 +105,10 @@ def build_vgg(model_name, cfg, *, norm=None, drop_rate=0.5, drop_path_rate=0.0, 
             x = keras.layers.MaxPooling2D(2, 2, name=ctx.name(f"stage{stage}_out"))(x)
         return x
 
-    def fully_connected(ctx, x):
-        """fc6 and fc7 on the flattened last map; the dropout after fc7 is build_model's."""
-        for index, width in enumerate(cfg.fc, start=6):
-            x = keras.layers.Dense(width, name=ctx.name(f"fc{index}"))(x)
-            x = keras.layers.ReLU(name=ctx.name(f"fc{index}_relu"))(x)
-            if index < 5 + len(cfg.fc) and drop_rate:
-                x = keras.layers.Dropout(drop_rate, name=ctx.name(f"fc{index}_dropout"))(x)
-        return x
-
     return build_model(model_name, body, drop_rate=drop_rate,
                        norm=norm if norm in NORMS else "batch",  # unused without a norm
-                       head=Head(pool="flatten", hidden=fully_connected), **kwargs)
+                       head=Head(pool="flatten", hidden=fully_connected(cfg.fc, drop_rate)),
+                       **kwargs)
 
 
 def tiny_config(cfg):
