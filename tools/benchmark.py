@@ -131,6 +131,15 @@ EXPLANATIONS = {
         "kind found XLA +3% for ResNet-50 and +11% for DenseNet-121 but 16x slower for "
         "MobileNetV2 (depthwise convolutions) on CPU, so no CPU default changes; GPUs were "
         "not measured (none was lent to this session)."),
+    "VGG and Inception rows": (
+        "measured in a later, separate process (docs/benchmarks/benchmark_inception.json) on the "
+        "other machine kind our machines come in: Intel Xeon, AVX-512, TensorFlow oneDNN on, "
+        "matmul peak 373 GFLOP/s (their % of peak divides by that); the ratios pair calls of "
+        "that one run. VGG16/19: ours and keras' trace to the same graph op for op (13 or 16 "
+        "Conv2D with BiasAdd and Relu, 5 MaxPool, 3 MatMul; counted from the `tf.function` "
+        "graphs), so their ratio is 1.00 by construction and the measured 0.96-1.01 is the "
+        "rounds' spread, not a difference. InceptionV3 and InceptionResNetV2 are faster in all "
+        "three (1.03-1.23x): one fused BatchNorm per layer, as for the ResNets."),
     "torch": (
         "the torch worker runs with OMP_WAIT_POLICY=PASSIVE: on an oversubscribed machine "
         "torch's spinning OpenMP threads made a MobileNetV3 training step 5-10x slower in a "
