@@ -41,7 +41,7 @@ def layer_flops(layer, node=None):
     if not hasattr(layer, "count_flops") and not isinstance(layer, counted):
         return 0
     if node is None:
-        in_shape, out_shape = _shape(layer.input), _shape(layer.output)
+        in_shape, out_shape = _first_shape(layer.input), _first_shape(layer.output)
     else:
         in_shape, out_shape = _first_shape(node.input_tensors), _first_shape(node.output_tensors)
     if hasattr(layer, "count_flops"):

@@ -4,6 +4,7 @@ from .activations import HardSigmoid, HardSwish
 from .batch_norm import FusedBatchNormalization
 from .channel_shuffle import ChannelShuffle
 from .channel_split import ChannelSplit
+from .dense_bottleneck import DenseBottleneck
 from .drop_path import DropPath
 from .group_conv import GroupConv2D
 from .lrn import LocalResponseNormalization
@@ -14,4 +15,4 @@ from .shift import Shift
 
 __all__ = ["ChannelSplit", "DropPath", "GroupConv2D", "SEBlock", "NORMS", "normalization",
            "HardSigmoid", "HardSwish", "PaddedMaxPool2D", "LocalResponseNormalization",
-           "ChannelShuffle", "Shift", "FusedBatchNormalization"]
+           "ChannelShuffle", "Shift", "FusedBatchNormalization", "DenseBottleneck"]

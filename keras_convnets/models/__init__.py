@@ -3,8 +3,8 @@
 Importing a family module registers its models; :data:`BUILDERS` is read from the registry.
 """
 
-from . import (alexnet, deep_roots, igc, inception, inception_v4, mobilenet,  # noqa: F401
-               polynet, resnet, shiftnet, shufflenet, vgg, xception)
+from . import (alexnet, deep_roots, densenet, dla, dpn, igc, inception, inception_v4,  # noqa: F401
+               mobilenet, polynet, resnet, shiftnet, shufflenet, vgg, xception)
 from ..registry import all_specs
 
 #: Every public builder, by its function name.

@@ -167,16 +167,13 @@ def _bottleneck_block(ctx, cfg, options, x, planes, stride, stage, name, drop_pa
     return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name)
 
 
-def _res2net_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_rate,
-                   out_name):
-    """Res2Net bottleneck (Fig. 2b): the 3x3 becomes ``scales`` hierarchical 3x3s."""
-    out_channels = planes * cfg.expansion
-    width = cfg.bottleneck_width(planes)
-    scales = cfg.scales
-    # The first block of a stage (stride or projection) has no hierarchy: every split gets its
-    # own conv and the last split is average-pooled instead of passed through.
-    is_first = stride > 1 or int(x.shape[-1]) != out_channels
-    shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name)
+def res2net_multiscale(ctx, x, width, scales, stride, groups, is_first, name):
+    """Res2Net's multi-scale core (arXiv:1904.01169, Fig. 2b), shared by the residual and the
+    DLA hosts: a 1x1 to ``width * scales`` channels, split into ``scales`` groups of which all
+    but the last get a (grouped) 3x3 fed by the previous group's output, concatenated.
+
+    In the first block of a stage (``is_first``) the hierarchy is off: every split gets its own
+    conv and the last split is average-pooled (count_include_pad) instead of passed through."""
     y = ctx.conv_norm_act(x, width * scales, 1, name, suffix="1")
     splits = ChannelSplit(scales, name=ctx.name(name + "_split"))(y)
     outputs = []
@@ -184,15 +181,26 @@ def _res2net_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_
         branch = splits[i]
         if i > 0 and not is_first:
             branch = ctx.add([outputs[-1], branch], f"{name}_scale{i + 1}_add")
-        branch = ctx.conv_norm_act(branch, width, 3, name, strides=stride,
-                                   groups=cfg.cardinality, suffix=f"2_{i + 1}")
+        branch = ctx.conv_norm_act(branch, width, 3, name, strides=stride, groups=groups,
+                                   suffix=f"2_{i + 1}")
         outputs.append(branch)
     if scales > 1:
         last = splits[-1]
         if is_first:
             last = ctx.avg_pool_padded(last, name + "_pool", strides=stride)
         outputs.append(last)
-    y = keras.layers.Concatenate(name=ctx.name(name + "_concat"))(outputs)
+    return keras.layers.Concatenate(name=ctx.name(name + "_concat"))(outputs)
+
+
+def _res2net_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_rate,
+                   out_name):
+    """Res2Net bottleneck (Fig. 2b): the 3x3 becomes ``scales`` hierarchical 3x3s."""
+    out_channels = planes * cfg.expansion
+    # The first block of a stage (stride or projection) has no hierarchy.
+    is_first = stride > 1 or int(x.shape[-1]) != out_channels
+    shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name)
+    y = res2net_multiscale(ctx, x, cfg.bottleneck_width(planes), cfg.scales, stride,
+                           cfg.cardinality, is_first, name)
     y = ctx.conv_norm_act(y, out_channels, 1, name, act=False,
                           zero_init=options["zero_init_residual"], suffix="3")
     return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name)
