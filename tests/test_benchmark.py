@@ -201,3 +201,20 @@ def test_the_full_run_covers_every_keras_applications_twin():
         assert name not in twins and benchmark.torch_reference(name)
     assert set(tool.QUICK_TFLITE) <= set(tool.SHARED + tool.OTHERS)
     assert tool.CONSTRUCTION_ONLY
+
+
+def test_training_memory_tool_measures_each_variant_in_its_own_process(tmp_path):
+    """tools/training_memory.py: one subprocess per variant, peak RSS over the training steps
+    above the RSS after construction, step time, and the report relative to the first row."""
+    tool = _tool("training_memory")
+    out = tmp_path / "memory.md"
+    assert tool.main(["densenetbc100_k12", "densenetbc100_k12:memory_efficient=True",
+                      "--batch-size", "4", "--steps", "1", "--out", str(out)]) == 0
+    results = json.loads(out.with_suffix(".json").read_text())
+    plain, efficient = results["variants"]
+    assert plain["model"] == "densenetbc100_k12"
+    assert efficient["model"] == "densenetbc100_k12 (memory_efficient=True)"
+    assert plain["params"] == efficient["params"] and plain["image_size"] == 32
+    assert all(v["peak_mb"] > 0 and v["step_ms"] > 0 for v in (plain, efficient))
+    text = out.read_text()
+    assert "| densenetbc100_k12 | 32 | 4 |" in text and "+0% |" in text and "1.00x |" in text

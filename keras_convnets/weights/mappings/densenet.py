@@ -3,7 +3,8 @@
 torchvision's ``densenet121/161/169/201`` keep every layer under ``features``: ``conv0``,
 ``norm0``, ``denseblock<B>.denselayer<L>.norm1/conv1/norm2/conv2``,
 ``transition<B>.norm/conv``, ``norm5``; the classifier is ``classifier``. Our layer names are
-the same paths with underscores. pytorchcv's CIFAR DenseNet-BC (``densenet100_k12_bc_cifar10``)
+the same paths with underscores; timm's DenseNet (built with DenseNet-264's blocks, which no
+library names) uses the same paths. pytorchcv's CIFAR DenseNet-BC (``densenet100_k12_bc_cifar10``)
 keeps its stem at ``features.init_block``, dense layers at
 ``features.stage<B>.unit<L>.conv1/conv2`` (each a ``bn`` and a ``conv``), the transition that
 follows block B at the start of the next stage (``stage<B+1>.trans<B+1>``), the final norm at
@@ -37,5 +38,7 @@ KEY_RULES = {"torchvision": _TORCHVISION, "pytorchcv_cifar": _PYTORCHCV_CIFAR}
 SOURCES = {
     **{name: (f"torchvision:{name}", "torchvision", {})
        for name in ("densenet121", "densenet161", "densenet169", "densenet201")},
+    # no library names DenseNet-264: timm's DenseNet with Table 1's blocks (same paths)
+    "densenet264": ("timm:densenet121(block_config=(6, 12, 64, 48))", "torchvision", {}),
     "densenetbc100_k12": ("pytorchcv:densenet100_k12_bc_cifar10", "pytorchcv_cifar", {}, 32),
 }
