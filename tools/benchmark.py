@@ -140,6 +140,14 @@ EXPLANATIONS = {
         "graphs), so their ratio is 1.00 by construction and the measured 0.96-1.01 is the "
         "rounds' spread, not a difference. InceptionV3 and InceptionResNetV2 are faster in all "
         "three (1.03-1.23x): one fused BatchNorm per layer, as for the ResNets."),
+    "DenseNet rows and the memory-efficient DenseNet": (
+        "measured like the VGG and Inception rows (docs/benchmarks/benchmark_densenet.json, same "
+        "machine kind): DenseNet-121/169/201 throughput 1.08-1.13x and training 1.45-1.51x "
+        "keras (one fused BatchNorm per layer); DenseNet-121's batch-1 latency 0.98x with "
+        "rounds 0.98-1.01, at parity. `memory_efficient=True` (DenseNet-121, 224 px, batch 32, "
+        "each build in its own process, `python tools/training_memory.py densenet121 "
+        "densenet121:memory_efficient=True`): peak training memory 4,934 -> 3,205 MB (-35%) "
+        "for a 1.31x slower step: docs/benchmarks/training_memory.md."),
     "torch": (
         "the torch worker runs with OMP_WAIT_POLICY=PASSIVE: on an oversubscribed machine "
         "torch's spinning OpenMP threads made a MobileNetV3 training step 5-10x slower in a "
