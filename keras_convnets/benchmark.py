@@ -261,6 +261,24 @@ class Side:
     close: object = None
 
 
+def training_step(model, learning_rate=0.01):
+    """The measured training step: ``step(x, y) -> loss``, one SGD step (forward in training
+    mode, cross-entropy, gradients, ``apply_gradients``) in one ``tf.function``, no XLA."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
+
+    @tf.function(jit_compile=False)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        variables = model.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    step.optimizer = optimizer
+    return step
+
+
 def _keras_side(label, build, image_size, batch_size, classes, seed=0):
     gc.collect()
     rss0 = _rss()
@@ -275,17 +293,7 @@ def _keras_side(label, build, image_size, batch_size, classes, seed=0):
     xb = tf.constant(rng.uniform(-1, 1, (batch_size, image_size, image_size, 3)).astype("float32"))
     yb = tf.constant(rng.integers(0, classes, (batch_size,)).astype("int32"))
     infer = tf.function(lambda x: model(x, training=False), jit_compile=False)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    optimizer = keras.optimizers.SGD(learning_rate=0.01)
-
-    @tf.function(jit_compile=False)
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
-
+    train_step = training_step(model)
     calls = {"latency": lambda: infer(x1).numpy(), "throughput": lambda: infer(xb).numpy(),
              "train": lambda: train_step(xb, yb).numpy()}
     info = {"construction_s": construction, "construction_mb": (rss1 - rss0) / 2**20,

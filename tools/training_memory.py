@@ -35,7 +35,7 @@ def measure(text, batch_size, image_size, steps):
     import numpy as np
 
     from keras_convnets import benchmark
-    from keras_convnets.backend import keras, tf
+    from keras_convnets.backend import tf
     from keras_convnets.registry import get_spec
 
     name, options = benchmark.parse_model(text)
@@ -45,18 +45,8 @@ def measure(text, batch_size, image_size, steps):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(-1, 1, (batch_size, size, size, 3)).astype("float32"))
     y = tf.constant(rng.integers(0, 1000, (batch_size,)).astype("int32"))
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    optimizer = keras.optimizers.SGD(learning_rate=0.01)
-
-    @tf.function(jit_compile=False)
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
-
-    optimizer.build(model.trainable_variables)
+    train_step = benchmark.training_step(model)  # the benchmark's step
+    train_step.optimizer.build(model.trainable_variables)
     times = []
     with benchmark.PeakRSS() as peak:
         for _ in range(steps + 1):
