@@ -1,33 +1,55 @@
-"""The ``keras-convnets`` command: list, summary, train, port."""
+"""The ``keras-convnets`` command: list, summary, train, port, export, benchmark.
+
+``--help`` and ``list`` answer without starting TensorFlow (``list`` reads the registry's index,
+``model_index.json``); the other commands load it with its C++ start-up lines (oneDNN, CUDA
+probing, "failed call to cuInit" on machines without a GPU) held back -- shown only if loading
+fails, or always with ``keras-convnets --verbose``.
+"""
 
 import argparse
+import contextlib
 import json
+import os
+import shlex
 import sys
+import tempfile
+
+COMMANDS = ("list", "summary", "train", "port", "export", "benchmark")
 
 
 def _format_count(n):
     return "-" if n is None else f"{n:,}"
 
 
-def cmd_list(args):
-    from .registry import get_spec, list_models
+def _model_index():
+    import fnmatch  # noqa: PLC0415
+    import importlib.resources  # noqa: PLC0415
 
-    names = list_models(args.pattern, family=args.family)
-    if not names:
-        print(f"no model matches {args.pattern!r}", file=sys.stderr)
+    from .registry import INDEX_FILE  # noqa: PLC0415 - the registry module imports no Keras
+
+    return json.loads(importlib.resources.files(__package__).joinpath(INDEX_FILE).read_text()), \
+        fnmatch.fnmatchcase
+
+
+def cmd_list(args):
+    rows, matches = _model_index()
+    pattern = args.pattern.lower()
+    rows = [row for row in rows if matches(row["name"], pattern)
+            and (args.family is None or row["family"] == args.family)]
+    if not rows:
+        print(f"no model matches {args.pattern!r}"
+              + (f" in family {args.family!r}" if args.family else ""), file=sys.stderr)
         return 1
-    rows = [("name", "family", "params", "input", "reference")]
-    for name in names:
-        spec = get_spec(name)
-        params = spec.params
-        if params is None and spec.paper_params is not None:
-            params_text = f"~{spec.paper_params}M"
-        else:
-            params_text = _format_count(params)
-        rows.append((name, spec.family, params_text, str(spec.default_size),
-                     str(spec.reference)))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    table = [("name", "family", "params", "input", "reference")]
     for row in rows:
+        if row["params"] is None and row["paper_params"] is not None:
+            params_text = f"~{row['paper_params']}M"
+        else:
+            params_text = _format_count(row["params"])
+        table.append((row["name"], row["family"], params_text, str(row["default_size"]),
+                      row["reference"]))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
     return 0
 
@@ -100,10 +122,20 @@ def cmd_benchmark(args):
     return 0
 
 
-def build_parser():
+def _named_command(argv):
+    """The command ``argv`` names (its first word that is one), or None."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def build_parser(argv=()):
+    """The argument parser. ``train`` and ``export`` take options whose choices come from
+    modules that load TensorFlow, so their options are added only when ``argv`` names them."""
+    command = _named_command(argv)
     parser = argparse.ArgumentParser(
         prog="keras-convnets",
         description="Classic and modern convolutional networks for Keras 3 on TensorFlow.")
+    parser.add_argument("--verbose", "-V", dest="show_tensorflow_logs", action="store_true",
+                        help="show TensorFlow's start-up log lines (held back by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("list", help="list the registered models")
@@ -120,26 +152,32 @@ def build_parser():
 
     p = commands.add_parser(
         "train", help="train a model (digits by default, a directory or TFDS), on any strategy")
-    from .training.command import add_arguments as add_train_arguments
+    if command == "train":
+        with _tensorflow_loaded(argv):
+            from .training.command import add_arguments as add_train_arguments
 
-    add_train_arguments(p)
+        add_train_arguments(p)
     p.set_defaults(func=cmd_train)
     p = commands.add_parser(
         "port", help="port timm/torchvision weights onto a model (needs the 'port' extra)")
     p.add_argument("name")
     p.add_argument("--from", dest="source",
                    help="timm:MODEL[.TAG] or torchvision:MODEL (default: the model's reference)")
-    p.add_argument("--tag", default="imagenet", help="name to load it by: weights=TAG")
+    p.add_argument("--tag", help="name to load it by: weights=TAG (default: imagenet; "
+                   "random-init with --random-init)")
     p.add_argument("--random-init", action="store_true",
-                   help="port a randomly initialised reference (no download; for checks)")
+                   help="port a randomly initialised reference (no download; for checks, "
+                   "saved as weights='random-init')")
     p.add_argument("--out", help="directory (default: the local Keras cache)")
     p.set_defaults(func=cmd_port)
 
     p = commands.add_parser(
         "export", help="export a model: SavedModel for TF Serving, or a checked TFLite file")
-    from .export.command import add_arguments as add_export_arguments
+    if command == "export":
+        with _tensorflow_loaded(argv):
+            from .export.command import add_arguments as add_export_arguments
 
-    add_export_arguments(p)
+        add_export_arguments(p)
     p.set_defaults(func=cmd_export)
 
     p = commands.add_parser(
@@ -157,12 +195,85 @@ def build_parser():
     return parser
 
 
+@contextlib.contextmanager
+def _native_stderr_held_back():
+    """Holds back what native code writes to file descriptor 2 (TensorFlow's C++ logging
+    prints its start-up lines there before any log level applies); replays it if the block
+    fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _tensorflow_loaded(argv):
+    """Loads the package (TensorFlow, Keras, the registry) quietly unless ``--verbose``."""
+    if "tensorflow" in sys.modules or "--verbose" in argv[:1] or "-V" in argv[:1]:
+        yield
+        return
+    if not os.environ.get("TF_CPP_MIN_LOG_LEVEL"):  # later C++ lines: none (cuInit's error)
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    with _native_stderr_held_back():
+        import tensorflow  # noqa: F401, PLC0415
+
+        yield
+
+
+def _load_package(argv):
+    import keras_convnets  # noqa: PLC0415
+
+    with _tensorflow_loaded(argv):
+        keras_convnets.__dir__()  # the console command imports the package lazily
+
+
+#: optional modules -> the setup.cfg extra that installs them
+_EXTRAS = {
+    "psutil": "bench", "matplotlib": "bench",
+    "torch": "port", "torchvision": "port", "timm": "port", "pytorchcv": "port",
+    "pretrainedmodels": "port",
+    "tf_keras": "optimize", "tensorflow_model_optimization": "optimize",
+    "ai_edge_litert": "optimize",
+}
+
+
+def _interrupted(args, argv, exc):
+    where = getattr(exc, "where", "")
+    line = f"keras-convnets {args.command}: interrupted{f' {where}' if where else ''}"
+    if getattr(exc, "resumable", False):
+        line += f"; resume with: keras-convnets {shlex.join(argv)}"
+    print(line, file=sys.stderr)
+    return 130
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
+        if args.command != "list":
+            _load_package(argv)
         return args.func(args)
     except (ValueError, TypeError) as exc:
         print(f"keras-convnets {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        return _interrupted(args, argv, exc)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"keras-convnets {args.command}: needs the {extra!r} extra (module {exc.name!r} "
+              f"is not installed): pip install 'keras_convnets[{extra}]'", file=sys.stderr)
         return 2
 
 

@@ -286,3 +286,16 @@ def get_model(name, *args, **kwargs):
 def model_info(name):
     """A dict describing the named model: paper, family, sizes, reference counts, strides."""
     return get_spec(name).info()
+
+
+#: The registry's table as the console command's ``list`` reads it (``model_index.json``,
+#: written by ``tools/update_readme.py``; a test keeps it equal to :func:`model_index`).
+INDEX_FILE = "model_index.json"
+
+
+def model_index():
+    """One row per registered name -- what ``keras-convnets list`` shows without importing
+    TensorFlow."""
+    return [{"name": spec.name, "family": spec.family, "params": spec.params,
+             "paper_params": spec.paper_params, "default_size": spec.default_size,
+             "reference": str(spec.reference)} for spec in all_specs()]

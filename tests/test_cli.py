@@ -1,10 +1,76 @@
 """The keras-convnets console command."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from keras_convnets import cli
+
+
+def _command(*args, env=None):
+    """``python -m keras_convnets ARGS`` in a fresh process, as a user's shell runs it (with
+    TensorFlow's log level unset, as on a user's machine, unless ``env`` sets it)."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, "-m", "keras_convnets", *args], capture_output=True,
+                          text=True, timeout=300, env=dict(environment, **(env or {})))
+
+
+def test_help_and_list_answer_without_starting_tensorflow():
+    """`--help` and `list` import neither TensorFlow nor Keras (they take ~0.1 s instead of
+    ~4 s); `list` reads the registry's index, which tools/update_readme.py keeps current."""
+    probe = ("import sys; sys.orig_argv = [sys.executable, '-m', 'keras_convnets']; "
+             "from keras_convnets import cli; "
+             "assert cli.main(['list', 'resnet1*']) == 0; "
+             "assert cli.build_parser(['--help']).format_help(); "
+             "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "[]", lines[-1]
+    assert [line.split()[0] for line in lines[1:-1]] == [
+        "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet18"]
+    help_text = _command("--help")
+    assert help_text.returncode == 0 and help_text.stderr == ""
+    assert "{list,summary,train,port,export,benchmark}" in help_text.stdout
+
+
+def test_no_tensorflow_log_lines_unless_verbose():
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA probing, `failed call to cuInit` on
+    machines without a GPU) are held back; `--verbose` shows them."""
+    quiet = _command("summary", "wideresnet16_8", "--input-size", "16", "--no-layers")
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "", quiet.stderr
+    assert quiet.stdout.startswith("model:          wideresnet16_8")
+    verbose = _command("--verbose", "summary", "wideresnet16_8", "--input-size", "16",
+                       "--no-layers", env={"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert verbose.returncode == 0 and "I0000" in verbose.stderr
+
+
+def test_ctrl_c_during_train_is_one_line_and_the_command_resumes(tmp_path, capsys, monkeypatch):
+    from keras_convnets.training import callbacks
+
+    args = ["train", "wideresnet16_8", "--tiny", "--image-size", "16", "--epochs", "3",
+            "--steps-per-epoch", "2", "--validation-steps", "1", "--verbose", "0",
+            "--out", str(tmp_path / "run")]
+
+    def interrupt_second_epoch(self, epoch, logs=None):
+        self.epochs.append(epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks.EpochRecorder, "on_epoch_begin", interrupt_second_epoch)
+        assert cli.main(args) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == ("keras-convnets train: interrupted in epoch 2 of 3; resume with: "
+                   "keras-convnets " + " ".join(args)), err
+    assert cli.main(args) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["first_epoch"] == 1  # resumed after the one finished epoch
 
 
 def test_list_prints_a_table(capsys):
@@ -165,3 +231,23 @@ def test_readme_model_table_is_generated_from_the_registry():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--check"]) == 0, "run: python tools/update_readme.py"
+
+
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
+    """Without the 'bench' extra (psutil), `benchmark` says which extra to install; every
+    optional module the command knows maps to an extra that installs it."""
+    import configparser
+    import pathlib
+
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ModuleNotFoundError
+    assert cli.main(["benchmark", "resnet18", "--against", "none", "--no-tflite",
+                     "--image-size", "32", "--repeats", "1", "--warmup", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("keras-convnets benchmark: needs the 'bench' extra (module 'psutil' is not "
+                   "installed): pip install 'keras_convnets[bench]'"), err
+    setup = configparser.ConfigParser()
+    setup.read(pathlib.Path(__file__).resolve().parents[1] / "setup.cfg")
+    extras = setup["options.extras_require"]
+    for module, extra in cli._EXTRAS.items():
+        distribution = module.replace("_", "-").replace("tf-keras", "tf_keras")
+        assert distribution in extras[extra], (module, extra)

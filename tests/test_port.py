@@ -9,6 +9,8 @@ moves it far past that, ``test_parity_catches_one_changed_weight``).
 import importlib.util
 import json
 import os
+import shutil
+import socket
 
 import numpy as np
 import pytest
@@ -198,17 +200,17 @@ def test_unmapped_layers_are_refused():
 
 def test_port_saves_a_named_set_that_weights_loads(keras_home):
     record = kc.weights.port("resnet18", pretrained=False, check_size=32)
-    weights_path, sidecar_path = store.paths("resnet18", "imagenet")
+    weights_path, sidecar_path = store.paths("resnet18", "random-init")
     assert os.path.isfile(weights_path)
     sidecar = json.loads(open(sidecar_path).read())
     assert sidecar["source"] == "torchvision:resnet18" and sidecar["sha256"] == record["sha256"]
-    assert sidecar["tag"] == "imagenet" and sidecar["model"] == "resnet18"
+    assert sidecar["tag"] == "random-init" and sidecar["model"] == "resnet18"
     assert sidecar["pretrained"] is False and sidecar["source_tag"] is None  # random init
     assert sidecar["sha256"] == store.sha256(weights_path)
     assert sidecar["max_logit_difference"] < 1e-4 and sidecar["mapping_version"] == 1
     assert sidecar["license"]
 
-    loaded = kc.ResNet18(weights="imagenet", input_shape=(32, 32, 3))
+    loaded = kc.ResNet18(weights="random-init", input_shape=(32, 32, 3))
     ported, _, _ = port_module.build_ported("resnet18", input_size=32)
     ported.load_weights(weights_path)
     x = np.random.default_rng(0).random((1, 32, 32, 3)).astype("float32")
@@ -216,8 +218,8 @@ def test_port_saves_a_named_set_that_weights_loads(keras_home):
                                atol=1e-7)
 
     # Fine-tuning and backbone use keep every weight but the classifier's.
-    head10 = kc.ResNet18(weights="imagenet", classes=10, input_shape=(32, 32, 3))
-    backbone = kc.ResNet18(weights="imagenet", include_top=False, pooling="avg")
+    head10 = kc.ResNet18(weights="random-init", classes=10, input_shape=(32, 32, 3))
+    backbone = kc.ResNet18(weights="random-init", include_top=False, pooling="avg")
     stem = f"{loaded.name}_stem_conv"
     np.testing.assert_array_equal(head10.get_layer(f"{head10.name}_stem_conv").kernel,
                                   loaded.get_layer(stem).kernel)
@@ -228,51 +230,85 @@ def test_port_saves_a_named_set_that_weights_loads(keras_home):
 
 def test_named_weights_apply_their_builder_options(keras_home):
     kc.weights.port("resnet50", pretrained=False, check_size=32)
-    model = kc.ResNet50(weights="imagenet", input_shape=(32, 32, 3))
+    model = kc.ResNet50(weights="random-init", input_shape=(32, 32, 3))
     assert model.get_layer(f"{model.name}_stage2_block1_conv2").strides == (2, 2)  # v1.5
     with pytest.raises(ValueError, match="`stride_in_1x1`=True conflicts with weights"):
-        kc.ResNet50(weights="imagenet", stride_in_1x1=True)
+        kc.ResNet50(weights="random-init", stride_in_1x1=True)
 
 
 def test_weights_ported_with_auxiliary_classifiers_build_what_is_asked(keras_home):
     """GoogLeNet ports with its auxiliary classifiers (every torchvision tensor maps), but
-    ``weights="imagenet"`` builds the model asked for: one output by default, the auxiliary
+    ``weights="random-init"`` builds the model asked for: one output by default, the auxiliary
     heads' weights where they are asked for, every classifier left out for other classes."""
     kc.weights.port("googlenet", pretrained=False)
     source, _, _ = port_module.build_ported("googlenet")
-    source.load_weights(store.paths("googlenet", "imagenet")[0])
-    plain = kc.GoogLeNet(weights="imagenet", input_shape=(224, 240, 3))  # the port's check size
+    source.load_weights(store.paths("googlenet", "random-init")[0])
+    plain = kc.GoogLeNet(weights="random-init", input_shape=(224, 240, 3))  # the port's check size
     assert len(plain.outputs) == 1 and plain.output_shape == (None, 1000)
     x = np.random.default_rng(0).random((1, 224, 240, 3)).astype("float32")
     np.testing.assert_allclose(plain(x), kc.keras.activations.softmax(source(x)[0]),
                                rtol=1e-5, atol=1e-7)
-    train = kc.GoogLeNet(weights="imagenet", aux_logits=True)
+    train = kc.GoogLeNet(weights="random-init", aux_logits=True)
     np.testing.assert_array_equal(train.get_layer(f"{train.name}_aux2_logits").kernel,
                                   source.get_layer("googlenet_aux2_logits").kernel)
-    head10 = kc.GoogLeNet(weights="imagenet", classes=10, aux_logits=True)
+    head10 = kc.GoogLeNet(weights="random-init", classes=10, aux_logits=True)
     assert [tuple(o.shape) for o in head10.outputs] == [(None, 10)] * 3
     np.testing.assert_array_equal(head10.get_layer(f"{head10.name}_aux1_fc").kernel,
                                   source.get_layer("googlenet_aux1_fc").kernel)
-    backbone = kc.GoogLeNet(weights="imagenet", include_top=False, pooling="avg")
+    backbone = kc.GoogLeNet(weights="random-init", include_top=False, pooling="avg")
     assert backbone.output_shape == (None, 1024)
 
 
 def test_resnet_v2_weights_refuse_the_keras_layout(keras_home):
     kc.weights.port("resnet50v2", pretrained=False, check_size=32)
-    model = kc.ResNet50V2(weights="imagenet", input_shape=(32, 32, 3))
+    model = kc.ResNet50V2(weights="random-init", input_shape=(32, 32, 3))
     assert model.get_layer(f"{model.name}_stage2_block1_conv2").strides == (2, 2)  # timm's
     with pytest.raises(ValueError, match="`stride_in_last_block`=True conflicts with weights"):
-        kc.ResNet50V2(weights="imagenet", stride_in_last_block=True)
+        kc.ResNet50V2(weights="random-init", stride_in_last_block=True)
 
 
 def test_tampered_weights_are_refused(keras_home):
     kc.weights.port("resnet18", pretrained=False, check_size=32)
-    weights_path, _ = store.paths("resnet18", "imagenet")
+    weights_path, _ = store.paths("resnet18", "random-init")
     with open(weights_path, "r+b") as f:
         f.seek(-64, os.SEEK_END)
         f.write(b"\x00" * 8)
     with pytest.raises(ValueError, match="does not match the sha256 recorded"):
+        kc.ResNet18(weights="random-init")
+
+
+def test_random_init_weights_cannot_pass_for_pretrained(keras_home):
+    """A randomly initialised port is saved as "random-init" and never as "imagenet"; a set
+    whose sidecar says it is not pretrained (written by an older version under "imagenet") is
+    refused by ``weights="imagenet"``."""
+    with pytest.raises(ValueError, match="`tag`='imagenet' names pretrained weights"):
+        kc.weights.port("resnet18", pretrained=False, tag="imagenet")
+    kc.weights.port("resnet18", pretrained=False, check_size=32)
+    for random_init, imagenet in zip(store.paths("resnet18", "random-init"),
+                                     store.paths("resnet18", "imagenet")):
+        shutil.copy(random_init, imagenet)
+    with pytest.raises(ValueError, match="randomly initialised reference's weights .* not "
+                                         "pretrained ones"):
         kc.ResNet18(weights="imagenet")
+
+
+def test_port_without_network_is_one_clear_error(keras_home, monkeypatch, capsys):
+    """Offline, the reference library's own download fails (here: name resolution, as on a
+    machine without network): one line saying so and how to port offline."""
+    from keras_convnets import cli
+
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setenv("TORCH_HOME", str(keras_home / "torch"))  # nothing cached
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    assert cli.main(["port", "resnet18"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("keras-convnets port: error: pretrained weights for "
+                          "torchvision:resnet18 come from torchvision's own download, which "
+                          "failed (URLError: "), err
+    assert "--random-init" in err and "$TORCH_HOME/hub" in err
 
 
 def test_missing_named_weights_say_how_to_create_them(keras_home):

@@ -1,9 +1,11 @@
-"""Regenerates the model table in README.md from the registry.
+"""Regenerates what is written from the registry: README.md's model table and the console
+command's model index (keras_convnets/model_index.json, read by ``keras-convnets list``).
 
-    python tools/update_readme.py          # rewrite README.md
-    python tools/update_readme.py --check  # exit 1 if README.md is out of date
+    python tools/update_readme.py          # rewrite both
+    python tools/update_readme.py --check  # exit 1 if either is out of date
 """
 
+import json
 import pathlib
 import sys
 
@@ -36,16 +38,26 @@ def render(readme):
     return f"{head}{START}\n{model_table()}\n{END}{tail}"
 
 
+def model_index():
+    from keras_convnets import registry
+
+    return json.dumps(registry.model_index(), indent=0) + "\n"
+
+
 def main(argv):
-    path = ROOT / "README.md"
-    current = path.read_text()
-    updated = render(current)
+    import keras_convnets as kc
+
+    readme = ROOT / "README.md"
+    index = ROOT / "keras_convnets" / kc.registry.INDEX_FILE
+    outputs = {readme: render(readme.read_text()), index: model_index()}
+    stale = [path for path, text in outputs.items()
+             if not path.exists() or path.read_text() != text]
     if "--check" in argv:
-        if updated != current:
-            print("README.md's model table is out of date: run python tools/update_readme.py")
-            return 1
-        return 0
-    path.write_text(updated)
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run python tools/update_readme.py")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(outputs[path])
     return 0
 
 

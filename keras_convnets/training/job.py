@@ -38,6 +38,18 @@ from .schedules import WarmupSchedule
 
 log = logging.getLogger(__name__)
 
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``fit``: says in which epoch, and whether the backup lets the same
+    command resume (the console command prints that as one line)."""
+
+    def __init__(self, epochs_started, epochs, resumable):
+        self.epoch = epochs_started[-1] + 1 if epochs_started else None
+        self.resumable = resumable
+        self.where = (f"in epoch {self.epoch} of {epochs}" if self.epoch else "before the first "
+                      "epoch") + ("" if resumable else " (no backup: --no-backup)")
+        super().__init__(self.where)
+
 #: A smoke run: two optimizer steps on tiny data, to check that a recipe still runs.
 SMOKE = {"epochs": 2, "steps_per_epoch": 1, "batch_size": 8, "images": 16}
 
@@ -307,11 +319,14 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         fit_callbacks += list(callbacks or ())
 
         start = time.perf_counter()
-        history = network.fit(
-            train_data, epochs=run_epochs, steps_per_epoch=steps_per_epoch,
-            validation_data=test_data, validation_steps=validation_steps,
-            callbacks=fit_callbacks, verbose=verbose if worker["is_chief"] else 0,
-            **({} if USE_LEGACY_KERAS else {"shuffle": False}))  # the pipeline shuffles
+        try:
+            history = network.fit(
+                train_data, epochs=run_epochs, steps_per_epoch=steps_per_epoch,
+                validation_data=test_data, validation_steps=validation_steps,
+                callbacks=fit_callbacks, verbose=verbose if worker["is_chief"] else 0,
+                **({} if USE_LEGACY_KERAS else {"shuffle": False}))  # the pipeline shuffles
+        except KeyboardInterrupt as exc:
+            raise TrainingInterrupted(recorder.epochs, run_epochs, backup) from exc
         seconds = time.perf_counter() - start
         scores = network.evaluate(test_data, steps=validation_steps, verbose=0,
                                   return_dict=True)

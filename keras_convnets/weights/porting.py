@@ -412,17 +412,42 @@ def build_ported(model_name, source=None, pretrained=False, input_size=None, ran
     return model, reference, dataclasses.replace(mapping, source=source)
 
 
-def port(model_name, source=None, *, tag="imagenet", pretrained=True, directory=None,
+def _download_failed(source, exc):
+    library = parse_source(source)[0]
+    caches = {"timm": "$HF_HOME (Hugging Face hub cache)"}.get(library, "$TORCH_HOME/hub")
+    return ValueError(
+        f"pretrained weights for {source} come from {library}'s own download, which failed "
+        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no message'}). "
+        f"Offline: copy the library's weight file into {caches} on this machine and port "
+        f"again, or port a randomly initialised reference with --random-init (tag "
+        f"{store.RANDOM_INIT_TAG!r}: for checks, not pretrained).")
+
+
+def port(model_name, source=None, *, tag=None, pretrained=True, directory=None,
          check_size=64):
     """Ports reference weights onto ``model_name`` and saves them as a named weight set.
 
     Writes ``<model>.<tag>.weights.h5`` and the ``.json`` sidecar into ``directory`` (the
     local Keras cache by default, where ``weights=tag`` finds them) and returns the sidecar.
+    ``tag`` defaults to ``"imagenet"`` for pretrained weights and to ``"random-init"`` for a
+    randomly initialised reference (``pretrained=False``), which may not be saved as
+    ``"imagenet"``.
     """
+    if tag is None:
+        tag = store.PRETRAINED_TAG if pretrained else store.RANDOM_INIT_TAG
     if not store.is_named(tag):
         raise ValueError(f"`tag` must be a simple name such as 'imagenet'; got {tag!r}.")
+    if not pretrained and tag == store.PRETRAINED_TAG:
+        raise ValueError(f"`tag`={tag!r} names pretrained weights; a randomly initialised "
+                         f"reference is saved under another tag (default "
+                         f"{store.RANDOM_INIT_TAG!r}).")
     spec = get_spec(model_name)
-    model, reference, mapping = build_ported(spec.name, source, pretrained=pretrained)
+    try:
+        model, reference, mapping = build_ported(spec.name, source, pretrained=pretrained)
+    except OSError as exc:  # URLError, requests' ConnectionError, socket.gaierror, ...
+        if not pretrained:
+            raise
+        raise _download_failed(source or mapping_for(spec.name).source, exc) from None
     # e.g. Xception's minimum 67; AlexNet's flattening classifier fixes the size (224)
     check_size = mapping.input_size or max(int(check_size), spec.min_size)
     difference, scale = compare(model, reference, size=check_size)

@@ -12,6 +12,8 @@ import os
 import re
 
 MAPPING_VERSION = 1
+#: the tag of pretrained weights, and the default tag of a randomly initialised port
+PRETRAINED_TAG, RANDOM_INIT_TAG = "imagenet", "random-init"
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -71,5 +73,10 @@ def resolve(model_name, tag):
         raise ValueError(
             f"`weights`={tag!r}: {weights_path} was made with mapping version "
             f"{record.get('mapping_version')}, this version reads {MAPPING_VERSION}; port again.")
+    if tag == PRETRAINED_TAG and record.get("pretrained") is False:
+        raise ValueError(
+            f"`weights`={tag!r}: {weights_path} holds a randomly initialised reference's "
+            f"weights (its sidecar {sidecar_path} says pretrained: false), not pretrained "
+            f"ones. Delete both files and port again without --random-init.")
     record["path"] = weights_path
     return record
