@@ -5,6 +5,7 @@ import pytest
 
 from keras_convnets.backend import USE_LEGACY_KERAS, keras, tf
 from keras_convnets.layers import FusedBatchNormalization, normalization
+from keras_convnets.layers.batch_norm import BatchNormalization
 
 pytestmark = pytest.mark.skipif(USE_LEGACY_KERAS, reason="Keras 3 only: tf_keras fuses itself")
 
@@ -112,6 +113,9 @@ def test_round_trips_through_a_keras_file_in_safe_mode(rng, save_and_reload):
 
 
 def test_the_builders_batch_norm_is_the_fused_layer():
-    assert type(normalization("batch", 8, "bn")) is FusedBatchNormalization
+    """...under the name Keras' files know (tests/test_saving.py loads it without us)."""
+    layer = normalization("batch", 8, "bn")
+    assert type(layer) is BatchNormalization and isinstance(layer, FusedBatchNormalization)
+    assert keras.saving.serialize_keras_object(layer)["module"] == "keras.layers"
     sync = normalization("sync_batch", 8, "bn")
     assert isinstance(sync, keras.layers.BatchNormalization) and sync.synchronized

@@ -56,3 +56,30 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 variance=tf.cast(self.moving_variance, x.dtype), epsilon=self.epsilon,
                 is_training=False)
         return tf.cast(y, self.compute_dtype)
+
+
+
+class BatchNormalization(FusedBatchNormalization):
+    """The fused layer as the builders create it: a ``.keras`` file records it as Keras' own
+    ``BatchNormalization`` (same name, config and weights), so a model whose other layers are
+    all Keras' loads where this package was never imported. Loaded back it is Keras' layer
+    (same outputs, the unfused kernel). Files saved before this class existed name
+    ``FusedBatchNormalization`` and still load (into that class)."""
+
+
+def _serialize_as_keras_batch_normalization():
+    """Makes Keras' serializer write :class:`BatchNormalization` under the public name of its
+    Keras parent (the table Keras consults for ``keras.*`` symbols; weights are stored under
+    the class's snake-case name, ``batch_normalization``, which is why the class has that
+    name). Skipped where a Keras version lacks the table: files then name this class, which
+    needs ``import keras_convnets`` to load (tests/test_batch_norm.py checks what is saved)."""
+    try:
+        from keras.src import api_export
+    except ImportError:
+        return
+    api_export.REGISTERED_OBJS_TO_NAMES.setdefault(
+        BatchNormalization, "keras.layers.BatchNormalization")
+
+
+if not USE_LEGACY_KERAS:
+    _serialize_as_keras_batch_normalization()

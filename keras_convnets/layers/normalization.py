@@ -1,7 +1,8 @@
 """The normalisation choice every builder takes through ``norm=``.
 
 - ``"batch"``: batch normalisation (Ioffe & Szegedy, arXiv:1502.03167), on TensorFlow's fused
-  kernel (:class:`~keras_convnets.layers.batch_norm.FusedBatchNormalization` under Keras 3).
+  kernel under Keras 3 (:class:`~keras_convnets.layers.batch_norm.BatchNormalization`, which
+  ``.keras`` files record as Keras' own layer).
 - ``"sync_batch"``: batch normalisation whose statistics are reduced across all replicas of a
   ``tf.distribute`` strategy (Keras' ``BatchNormalization(synchronized=True)``).
 - ``"group"``: group normalisation (Wu & He, "Group Normalization", ECCV 2018,
@@ -13,11 +14,11 @@
 
 from ..backend import USE_LEGACY_KERAS, keras
 from ..utils import check_choice
-from .batch_norm import FusedBatchNormalization
+from .batch_norm import BatchNormalization
 
 #: tf_keras' own BatchNormalization already runs the fused kernel, and tfmot's QAT transforms
 #: recognise it by class name; under Keras 3 the fused subclass is the faster equivalent.
-_BATCH_NORM = keras.layers.BatchNormalization if USE_LEGACY_KERAS else FusedBatchNormalization
+_BATCH_NORM = keras.layers.BatchNormalization if USE_LEGACY_KERAS else BatchNormalization
 
 NORMS = ("batch", "sync_batch", "group", "layer")
 DEFAULT_GROUPS = 32
