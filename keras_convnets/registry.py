@@ -26,6 +26,7 @@ import difflib
 import fnmatch
 import functools
 import inspect
+import numbers
 
 #: The ``keras.applications`` builder signature shared by every model; architecture options
 #: follow as keyword arguments.
@@ -146,6 +147,10 @@ class ModelSpec:
     #: the paper's loss weight of each auxiliary classifier (GoogLeNet 0.3, Inception-v3 0.4);
     #: None for a model without them
     aux_loss_weight: float | None = None
+    #: builder options of the build that ``params``/``flops`` count, where the reference's
+    #: network is not the default build (CondenseNet: ``{"condensed": True}``, the deployed
+    #: network; its default build is the training network)
+    count_options: dict = dataclasses.field(default_factory=dict)
 
     def build_tiny(self, **kwargs):
         """The ``tiny`` configuration, built with the generic builder's own defaults."""
@@ -163,6 +168,7 @@ class ModelSpec:
             "paper_params_scope": self.paper_params_scope,
             "keras_twin": self.keras_twin.builder if self.keras_twin else None,
             "builder": self.builder.__name__, "aux_loss_weight": self.aux_loss_weight,
+            "count_options": dict(self.count_options),
         }
 
 
@@ -179,6 +185,37 @@ def _signature(extra, default_classes):
     return inspect.Signature(parameters)
 
 
+#: options every builder passes on to ``build_model`` without listing them in its signature
+PASSED_THROUGH = ("aux_logits", "bn_epsilon", "bn_momentum")
+
+
+def _check_arguments(builder, options, extra, given):
+    """Unknown keywords (with the closest known one), and option values whose type differs
+    from the default's: a boolean option takes only True/False, an integer one an integer, a
+    float one a number (options defaulting to None are checked by the builders)."""
+    known = [name for name, _ in COMMON_PARAMETERS] + list(options)
+    for name in extra:
+        if name not in PASSED_THROUGH:
+            close = difflib.get_close_matches(name, known + list(PASSED_THROUGH), n=1,
+                                              cutoff=0.5)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise TypeError(f"{builder}() got an unexpected argument `{name}`.{hint} Its "
+                            f"options: {', '.join(options) or 'none'}.")
+    for name, default in options.items():
+        if name not in given or given[name] is None:
+            continue
+        value = given[name]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"`{name}` must be True or False; got {value!r}.")
+        elif isinstance(default, int) and (isinstance(value, bool)
+                                           or not isinstance(value, numbers.Integral)):
+            raise ValueError(f"`{name}` must be an integer; got {value!r}.")
+        elif isinstance(default, float) and (isinstance(value, bool)
+                                             or not isinstance(value, numbers.Real)):
+            raise ValueError(f"`{name}` must be a number; got {value!r}.")
+
+
 _ARGUMENTS_DOC = """
 
     Takes the ``keras.applications`` arguments (``include_top, weights, input_tensor,
@@ -190,7 +227,7 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
              stage_strides=(4, 8, 16, 32), stage_margins=(), params=None, flops=None,
              reference=None, default_classes=1000, paper_params=None,
              paper_params_scope="trainable", options=None, keras_twin=None, generic_builder=None,
-             aux_loss_weight=None):
+             aux_loss_weight=None, count_options=None):
     """Registers ``def Name(config, **kwargs)`` under its lower-cased function name.
 
     The public builder takes the ``keras.applications`` arguments (positionally in their order,
@@ -203,6 +240,8 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
     family's builder in the generated argument documentation. ``aux_loss_weight`` is the
     paper's training loss weight of each auxiliary classifier, for a model that declares them
     (built with ``aux_logits=True``; :func:`keras_convnets.training.aux_loss_weights`).
+    ``count_options`` are the builder options of the build ``params``/``flops`` count, where
+    that is not the default build (the count tests build it so).
     """
     if reference is not None and not isinstance(reference, Reference):
         raise TypeError(f"`reference` must be a Reference; got {reference!r}.")
@@ -220,6 +259,8 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
             except TypeError as exc:
                 raise TypeError(f"{function.__name__}(): {exc}") from None
             explicit = set(bound.arguments) | set(bound.arguments.get("kwargs", {}))
+            _check_arguments(function.__name__, options or {},
+                             bound.arguments.get("kwargs", {}), bound.arguments)
             bound.apply_defaults()
             arguments = dict(bound.arguments)
             arguments.update(arguments.pop("kwargs", {}))
@@ -239,7 +280,8 @@ def register(*, family, paper, config=None, tiny=None, default_size=224, min_siz
             config=config, tiny=tiny_config, params=params, flops=flops, reference=reference,
             default_classes=default_classes, paper_params=paper_params,
             paper_params_scope=paper_params_scope, keras_twin=keras_twin,
-            options=tuple(options or {}), aux_loss_weight=aux_loss_weight)
+            options=tuple(options or {}), aux_loss_weight=aux_loss_weight,
+            count_options=dict(count_options or {}))
         build.spec = spec
         build.config = config
         build.tiny = spec.build_tiny

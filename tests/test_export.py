@@ -274,6 +274,12 @@ def test_cli_export_model_file(tmp_path, capsys):
     expected, _ = keras_probabilities(model, images, (32, 32))
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
 
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(model_file.read_bytes()[:1000])
+    assert cli.main(["export", "resnet18", "--model-file", str(truncated), "--out",
+                     str(tmp_path / "serving2")]) == 2
+    assert "is not a readable .keras file (not a zip archive" in capsys.readouterr().err
+
 
 @pytest.mark.parametrize("argv, message", [
     (["--format", "tflite", "--version", "3"], "--version: only for --format saved_model"),

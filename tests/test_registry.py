@@ -96,3 +96,32 @@ def test_docstrings_name_the_layout_option_their_reference_weights_need():
             doc = kc.get_spec(name).builder.__doc__
             for option, value in options.items():
                 assert re.search(rf"{option}=[\"']?{value}[\"']?", doc), (name, option, doc)
+
+
+def _boolean_options():
+    pairs = []
+    for spec in kc.registry.all_specs():
+        for parameter in inspect.signature(spec.builder).parameters.values():
+            if parameter.kind is parameter.KEYWORD_ONLY and isinstance(parameter.default, bool):
+                pairs.append((spec.name, parameter.name))
+    return pairs
+
+
+def test_every_boolean_option_takes_only_booleans():
+    """Checked before anything is built: `zero_init_residual="maybe"` is an error naming the
+    option, on every builder that has one."""
+    pairs = _boolean_options()
+    assert len(pairs) > 50
+    for name, option in pairs:
+        with pytest.raises(ValueError, match=rf"`{option}` must be True or False; got 'maybe'"):
+            kc.get_spec(name).builder(**{option: "maybe"})
+
+
+def test_unknown_options_suggest_the_close_one():
+    with pytest.raises(TypeError, match=r"ResNet18\(\) got an unexpected argument `dropout`. "
+                                        r"Did you mean `drop_rate`\?"):
+        kc.ResNet18(dropout=0.2)
+    with pytest.raises(TypeError, match=r"unexpected argument `groups`.*Its options: "):
+        kc.ShuffleNetV1_g3_1x(groups=5)
+    with pytest.raises(ValueError, match=r"`drop_path_rate` must be a number; got '0.1'"):
+        kc.ResNet18(drop_path_rate="0.1")

@@ -53,3 +53,38 @@ def test_keras_only_files_load_without_the_package_and_others_name_it(tmp_path):
     assert found["error"] and "Could not locate class 'Channel" in found["error"]
     assert "keras_convnets.layers." in found["error"] and "imported" in found["error"]
 
+
+
+def test_weights_files_of_other_classes_load_all_but_the_classifier(tmp_path):
+    """A weights file saved with 7 classes builds a 10-class model and a backbone with every
+    other weight (as named weight sets do), and the same model exactly."""
+    import keras_convnets as kc  # noqa: F811
+
+    source = kc.ResNet18.tiny(input_shape=(32, 32, 3), classes=7)
+    path = str(tmp_path / "seven.weights.h5")
+    source.save_weights(path)
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    same = kc.ResNet18.tiny(input_shape=(32, 32, 3), classes=7, weights=path)
+    np.testing.assert_array_equal(same(images), source(images))
+    ten = kc.ResNet18.tiny(input_shape=(32, 32, 3), classes=10, weights=path)
+    backbone = kc.ResNet18.tiny(include_top=False, pooling="avg", weights=path)
+    stem = source.get_layer(f"{source.name}_stem_conv").kernel
+    for model in (ten, backbone):
+        np.testing.assert_array_equal(model.get_layer(f"{model.name}_stem_conv").kernel, stem)
+    assert ten.output_shape == (None, 10)
+
+
+def test_weights_files_that_do_not_fit_are_one_clear_error(tmp_path):
+    import keras_convnets as kc  # noqa: F811
+
+    path = str(tmp_path / "resnet.weights.h5")
+    kc.ResNet18.tiny(input_shape=(32, 32, 3)).save_weights(path)
+    with pytest.raises(ValueError, match=r"`weights`: .*resnet.weights.h5 does not fit vgg11 as "
+                                         r"built: the file holds \d+ tensors"):
+        kc.VGG11.tiny(input_shape=(32, 32, 3), weights=path)
+    data = open(path, "rb").read()
+    truncated = tmp_path / "truncated.weights.h5"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"truncated.weights.h5 is not a readable Keras weights "
+                                         r"file \(OSError: .*truncated"):
+        kc.ResNet18.tiny(input_shape=(32, 32, 3), weights=str(truncated))

@@ -336,7 +336,16 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
         model_inputs = sources[0] if len(sources) == 1 else sources
     model = keras.Model(model_inputs, x, name=name)
     if weights is not None:
-        model.load_weights(weights)
+        from .weights import load_file  # noqa: PLC0415 - weights imports this module
+
+        def build_source(file_classes):  # the model a file with another classifier came from
+            return build_model(
+                model_name, body, include_top=True, input_shape=tuple(inputs.shape[1:]),
+                classes=file_classes, classifier_activation=classifier_activation,
+                name=f"{name}_source", drop_rate=drop_rate, norm=norm, bn_epsilon=bn_epsilon,
+                bn_momentum=bn_momentum, head=head)
+
+        load_file(model, weights, build_source)
     return model
 
 

@@ -1,10 +1,19 @@
 """``weights=``: None, a local file, or the tag of a ported weight set in the local cache.
 
-The registry hands every call of a public builder here. A file path (or None) goes straight to
-the family's builder, which checks it in :func:`~keras_convnets.applications.build_model`; a tag
-such as ``"imagenet"`` is resolved and verified by :mod:`keras_convnets.weights.store` and
-built with the builder options the set was ported for.
+The registry hands every call of a public builder here. A file path goes to the family's
+builder: :func:`~keras_convnets.applications.build_model` checks it and loads it with
+:func:`load_file` -- a file saved with another class count (or given to a backbone) gives every
+weight but the classifier's, like a named set; a file that does not fit is one error. A tag
+such as
+``"imagenet"`` is resolved and verified by :mod:`keras_convnets.weights.store` and built with
+the builder options the set was ported for.
 """
+
+import io
+import os
+import zipfile
+
+import numpy as np
 
 from ..weights import store
 
@@ -16,6 +25,78 @@ def build_with_weights(spec, arguments, explicit):
         tag = arguments.pop("weights")
         return load_named(spec, tag, arguments, explicit)
     return spec.function(spec.config, **arguments)
+
+
+def _file_shapes(path):
+    """The shapes of the tensors a Keras weights file (``.weights.h5``, ``.h5`` or ``.keras``)
+    holds; a clear error for a file that is not one (truncated, another format)."""
+    import h5py  # noqa: PLC0415 - a Keras dependency
+
+    try:
+        if path.endswith(".keras"):
+            if not zipfile.is_zipfile(path):
+                raise OSError("not a zip archive")
+            with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+                return _h5_shapes(h5py.File(io.BytesIO(member.read()), "r"))
+        with h5py.File(path, "r") as f:
+            return _h5_shapes(f)
+    except (OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise ValueError(
+            f"`weights`: {path} is not a readable Keras weights file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'unreadable'}); it may be truncated "
+            f"(an interrupted copy or download) -- save or copy it again.") from None
+
+
+def _h5_shapes(h5file):
+    import h5py  # noqa: PLC0415
+
+    shapes = []
+    h5file.visititems(lambda _, item: shapes.append(tuple(item.shape))
+                      if isinstance(item, h5py.Dataset) else None)
+    return shapes
+
+
+def _classifier(model):
+    """Our classifier's (kernel, bias) shapes: the ``<name>_logits`` layer's, or None."""
+    layer = next((layer for layer in model.layers if layer.name == f"{model.name}_logits"), None)
+    return None if layer is None else [tuple(w.shape) for w in layer.weights]
+
+
+def load_file(model, path, build_source):
+    """Loads the weights file ``path`` into ``model``. A file whose only difference is the
+    classifier (another class count, or a backbone given a classifier's file) loads every weight
+    but the classifier's, as named weight sets do: ``build_source(classes)`` builds the model
+    the file was saved from. Anything else is one error naming the file, what it holds and what
+    the model expects."""
+    found = sorted(_file_shapes(path))
+    expected = sorted(tuple(w.shape) for w in model.weights)
+    if found == expected:
+        model.load_weights(path)
+        return
+    remaining = list(found)
+    for shape in expected:
+        if shape in remaining:
+            remaining.remove(shape)
+    missing = [shape for shape in expected if shape not in found]
+    classifier = _classifier(model) or []
+    file_classes = None
+    if len(remaining) == 2 and sorted(len(shape) for shape in remaining) == [1, 2]:
+        kernel, bias = sorted(remaining, key=len, reverse=True)
+        if kernel[1] == bias[0] and all(shape in classifier for shape in missing):
+            file_classes = bias[0]
+    if file_classes is None:
+        raise ValueError(
+            f"`weights`: {path} does not fit {model.name} as built: the file holds "
+            f"{len(found)} tensors ({_count(found):,} values), the model {len(expected)} "
+            f"({_count(expected):,}); it was saved from another architecture or with other "
+            f"options (first unmatched shapes: file {remaining[:2]}, model {missing[:2]}).")
+    source = build_source(file_classes)
+    source.load_weights(path)
+    transfer(source, model)
+
+
+def _count(shapes):
+    return sum(int(np.prod(shape)) for shape in shapes)
 
 
 #: builder options a weight set may have been ported with that do not change the network

@@ -100,6 +100,11 @@ def load_model(args):
 
     spec = get_spec(args.model)
     if args.model_file:
+        import zipfile  # noqa: PLC0415
+
+        if args.model_file.endswith(".keras") and not zipfile.is_zipfile(args.model_file):
+            raise ValueError(f"`--model-file` {args.model_file!r} is not a readable .keras file "
+                             f"(not a zip archive: truncated, or another format).")
         with _quantize_scope():
             return spec, keras.models.load_model(args.model_file, safe_mode=True,
                                                  compile=False)
