@@ -1,4 +1,5 @@
-"""MirroredStrategy on two logical CPU devices, with synchronised BatchNorm, through the main job.
+"""MirroredStrategy on two logical CPU devices, with synchronised BatchNorm, through the main job;
+and plain BatchNorm's moving statistics averaged over the replicas.
 
 Logical devices must be configured before TensorFlow initialises, so the training runs in a
 fresh process: this file is also that program (``python tests/test_distribute_mirrored.py
@@ -44,6 +45,12 @@ def test_mirrored_two_logical_cpus_with_sync_batch_norm(tmp_path):
     assert plain_loss != pytest.approx(report["single"]["history"]["loss"][0], rel=1e-5)
     assert report["sync_distance"] < 1e-3
     assert report["sync_distance"] * 10 < report["plain_distance"]
+
+    # Plain BN: each replica's moving statistics follow its own 8 images and drift apart;
+    # AverageMovingStatistics (which the job adds) makes every copy their mean.
+    averaged = report["averaged"]
+    assert averaged["spread_before"] > 1e-4, averaged
+    assert averaged["spread_after"] == 0.0 and averaged["error_from_mean"] < 1e-6, averaged
 
 
 def _child(out):
@@ -91,8 +98,42 @@ def _child(out):
         "sync_distance": distance(sync_model.get_weights(), reference),
         "plain_distance": distance(weights(plain), reference),
     }
+    report["averaged"] = _average_moving_statistics()
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(report, f, indent=2)
+
+
+def _average_moving_statistics():
+    """The replicas' copies of every moving statistic before and after the callback."""
+    import keras_convnets as kc
+    from keras_convnets.training import AverageMovingStatistics, distribute
+
+    strategy = distribute.strategy("mirrored", devices=2)  # the job's, made once per process
+    with strategy.scope():
+        model = kc.WideResNet16_8.tiny(input_shape=(16, 16, 3), norm="batch")
+        model.compile(optimizer=kc.keras.optimizers.SGD(0.1),
+                      loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    images = rng.random((16, 16, 16, 3)).astype("float32")
+    images[8:] *= 3.0  # the second replica's shard has other statistics
+    model.fit(images, rng.integers(0, 10, 16), batch_size=16, epochs=1, verbose=0,
+              shuffle=False)
+
+    def copies():
+        return [np.stack([c.numpy() for c in v.value.values])
+                for v in model.non_trainable_weights]
+
+    before = copies()
+    callback = AverageMovingStatistics(strategy)
+    callback.set_model(model)
+    callback.synchronize()
+    after = copies()
+    return {
+        "spread_before": max(float(np.ptp(c, axis=0).max()) for c in before),
+        "spread_after": max(float(np.ptp(c, axis=0).max()) for c in after),
+        "error_from_mean": max(float(np.abs(a[0] - b.mean(axis=0)).max())
+                               for a, b in zip(after, before)),
+    }
 
 
 if __name__ == "__main__":

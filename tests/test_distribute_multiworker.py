@@ -200,10 +200,14 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path):
 @pytest.mark.slow
 @pytest.mark.legacy
 def test_killed_worker_resumes_from_its_backup(tmp_path):
+    """With plain BatchNorm (each worker normalises its own shard): the moving statistics are
+    averaged over the workers at every epoch end, so backups and saved models are identical
+    on both workers, after the resumed run too."""
     from keras_convnets import USE_LEGACY_KERAS
 
     out = tmp_path / "cluster"
-    procs = _run_cluster(out, kill_at="1:1")  # worker 1 dies at epoch 1 (0-based), batch 1
+    # worker 1 dies at epoch 1 (0-based), batch 1
+    procs = _run_cluster(out, kill_at="1:1", norm="batch")
     try:
         assert procs[1].wait(timeout=WORKER_TIMEOUT) == -signal.SIGKILL, _log_tail(out, 1)
     except subprocess.TimeoutExpired:
@@ -228,12 +232,15 @@ def test_killed_worker_resumes_from_its_backup(tmp_path):
                 assert json.load(f)["epoch"] == 1
     assert not (out / "results.json").exists()
 
-    codes = _wait(_run_cluster(out), out)
+    codes = _wait(_run_cluster(out, norm="batch"), out)
     assert codes == [0, 0], [_log_tail(out, i) for i in (0, 1)]
     for results in _results(out):
         assert results["first_epoch"] == 1  # resumed at the epoch it lost, not from scratch
         assert results["epochs"] == JOB["epochs"]
-    _assert_identical(out)
+    _assert_identical(out)  # every weight, the moving statistics included
+    model = _model(os.path.join(out, "wideresnet16_8.keras"))
+    variances = [np.array(w) for w in model.non_trainable_weights if "variance" in w.path]
+    assert variances and not all(np.allclose(v, 1.0) for v in variances)  # they did move
     assert not (out / "backup").exists() or not any((out / "backup").rglob("*.h5"))
 
 

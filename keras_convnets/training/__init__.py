@@ -7,7 +7,7 @@
 """
 
 from . import multiworker_fix
-from .callbacks import EpochRecorder, FreezeBatchNorm
+from .callbacks import AverageMovingStatistics, EpochRecorder, FreezeBatchNorm
 from .distribute import STRATEGIES, strategy, worker_info
 from .job import summary_line, train
 from .optimizers import LARS, RMSprop, SGD
@@ -16,4 +16,4 @@ from .schedules import WarmupSchedule, linear_scaling
 
 __all__ = ["train", "summary_line", "strategy", "worker_info", "STRATEGIES", "multiworker_fix",
            "SGD", "LARS", "RMSprop", "WarmupSchedule", "linear_scaling", "FreezeBatchNorm",
-           "EpochRecorder", "Recipe", "DEFAULT_RECIPE", "load_recipe", "list_recipes"]
+           "EpochRecorder", "AverageMovingStatistics", "Recipe", "DEFAULT_RECIPE", "load_recipe", "list_recipes"]

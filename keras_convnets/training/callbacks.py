@@ -1,6 +1,6 @@
-"""Callbacks of the paper recipes."""
+"""Callbacks of the paper recipes, and the replica-consistency one the train job adds."""
 
-from ..backend import USE_LEGACY_KERAS, keras
+from ..backend import USE_LEGACY_KERAS, keras, tf
 
 
 def batch_norm_layers(model):
@@ -52,4 +52,61 @@ class EpochRecorder(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-__all__ = ["FreezeBatchNorm", "EpochRecorder", "batch_norm_layers"]
+class AverageMovingStatistics(keras.callbacks.Callback):
+    """Makes every replica's non-trainable state -- batch norm's moving mean and variance, and
+    any other floating-point non-trainable variable -- the mean over all replicas (all devices
+    of all workers) at the end of every epoch and of training, before anything is saved.
+
+    Why: Keras 3 creates batch norm's moving statistics as mirrored variables that each replica
+    updates from its own shard of the batch (aggregation NONE), so under a multi-worker (or
+    multi-device) strategy they drift apart and each worker saves different ones (legacy
+    ``tf_keras`` makes them sync-on-read, averaged when read). After this callback the saved
+    models, the backups and the evaluation that follows are identical on every worker. The
+    mean of the replicas' moving averages equals the moving average of their mean batch
+    statistics, so the result is what one replica seeing every shard would track (exactly for
+    the mean; for the variance up to the spread between shards' means). ``norm="sync_batch"``
+    synchronises the batch statistics themselves in every step instead. Put it before
+    ``BackupAndRestore`` so that backups hold the averaged values.
+    """
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+        self._average = None
+
+    def _variables(self):
+        return [v for v in self.model.non_trainable_weights
+                if tf.as_dtype(v.dtype).is_floating]
+
+    def _build(self):
+        variables = [getattr(v, "value", v) for v in self._variables()]  # Keras 3: tf.Variable
+        if not variables:
+            return None
+        sizes = [int(tf.size(v)) for v in variables]
+
+        def local_values():  # this replica's copies, as one vector
+            return tf.concat([tf.reshape(tf.cast(v, tf.float32), [-1]) for v in variables], 0)
+
+        @tf.function
+        def average():
+            mean = self.strategy.reduce("MEAN", self.strategy.run(local_values), axis=None)
+            for variable, part in zip(variables, tf.split(mean, sizes)):
+                variable.assign(tf.cast(tf.reshape(part, variable.shape), variable.dtype))
+
+        return average
+
+    def synchronize(self):
+        if self.strategy.num_replicas_in_sync < 2:
+            return
+        if self._average is None:
+            self._average = self._build() or (lambda: None)
+        self._average()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.synchronize()
+
+    def on_train_end(self, logs=None):
+        self.synchronize()
+
+
+__all__ = ["FreezeBatchNorm", "EpochRecorder", "AverageMovingStatistics", "batch_norm_layers"]

@@ -31,7 +31,7 @@ from ..flops import count_params
 from ..registry import get_spec
 from ..utils import check_bool, check_positive_int
 from . import distribute, multiworker_fix
-from .callbacks import EpochRecorder, FreezeBatchNorm
+from .callbacks import AverageMovingStatistics, EpochRecorder, FreezeBatchNorm
 from .optimizers import LARS, SGD, RMSprop
 from .recipe import load_recipe
 from .schedules import WarmupSchedule
@@ -312,6 +312,9 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         if backup:
             fit_callbacks.insert(
                 0, keras.callbacks.BackupAndRestore(_backup_dir(out_dir, worker)))
+        if dist.num_replicas_in_sync > 1 and not USE_LEGACY_KERAS:
+            # first: backups, checkpoints and the saved model get the replicas' mean
+            fit_callbacks.insert(0, AverageMovingStatistics(dist))
         freeze = None
         if recipe.freeze_bn_epochs:
             freeze = FreezeBatchNorm(recipe.freeze_bn_epochs, run_epochs)
