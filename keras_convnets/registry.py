@@ -185,8 +185,9 @@ def _signature(extra, default_classes):
     return inspect.Signature(parameters)
 
 
-#: options every builder passes on to ``build_model`` without listing them in its signature
-PASSED_THROUGH = ("aux_logits", "bn_epsilon", "bn_momentum")
+#: ``build_model``'s own options, which every builder passes on whether or not its signature
+#: lists them
+PASSED_THROUGH = ("norm", "drop_rate", "aux_logits", "bn_epsilon", "bn_momentum")
 
 
 def _check_arguments(builder, options, extra, given):
