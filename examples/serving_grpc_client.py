@@ -25,7 +25,9 @@ def build_parser():
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
     parser.add_argument("--version", type=int, help="a specific model version")
     parser.add_argument("--signature", default="serving_default",
-                        help="serving_default (uint8 images, default) or predict_raw")
+                        help="serving_default (uint8 images of any size, default) or "
+                             "predict_raw (float32 at the model's input size, preprocessed: "
+                             "the pixels are sent as they are, 0-255)")
     parser.add_argument("--labels", help="a text file with one class name per line")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds")
     return parser
@@ -69,7 +71,9 @@ def main(argv=None):
     request.model_spec.signature_name = args.signature
     if args.version:
         request.model_spec.version.value = args.version
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(batch))  # uint8 [n, h, w, 3]
+    if args.signature == "predict_raw":  # its input is float32: the server does not convert
+        batch = batch.astype("float32")
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(batch))  # [n, h, w, 3]
 
     channel = grpc.insecure_channel(f"{args.host}:{args.port}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)

@@ -65,7 +65,9 @@ def build_parser():
     parser.add_argument("--port", type=int, default=8501, help="REST port (default 8501)")
     parser.add_argument("--version", type=int, help="a specific model version")
     parser.add_argument("--signature", default="serving_default",
-                        help="serving_default (uint8 images, default) or predict_raw")
+                        help="serving_default (uint8 images of any size, default) or "
+                             "predict_raw (float32 at the model's input size, preprocessed: "
+                             "the pixels are sent as they are, 0-255)")
     parser.add_argument("--labels", help="a text file with one class name per line")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds")
     parser.add_argument("--dry-run", action="store_true",

@@ -43,7 +43,8 @@ def _keras_switch_changed(when):
 #: a test skips locally; in CI (CI=true) the run fails at its start, naming it.
 REQUIRED_MODULES = ("torch", "timm", "torchvision", "pytorchcv", "pretrainedmodels",
                     "tensorflow_model_optimization",
-                    "psutil", "matplotlib", "ai_edge_litert", "tf_keras")
+                    "psutil", "matplotlib", "ai_edge_litert", "tf_keras",
+                    "tensorflow_serving.apis")
 REQUIRED_FILES = (pathlib.Path(PARAMS_TSV),)
 #: Skip reasons that say something is missing (pytest.importorskip's "could not import 'x'"
 #: among them); "Keras 3 only" and the other skips of the Keras worlds stay skips in CI.

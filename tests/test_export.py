@@ -3,6 +3,7 @@
 import os
 import pathlib
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -89,14 +90,25 @@ def test_saved_model_cli_lists_both_signatures(exported):
                             text=True, timeout=120,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
-    assert "signature_def['serving_default']" in out and "signature_def['predict_raw']" in out
-    serving = out.split("signature_def['serving_default']")[1]
-    assert "DT_UINT8" in serving and "(-1, -1, -1, 3)" in serving
-    raw = out.split("signature_def['predict_raw']")[1].split("signature_def[")[0]
-    assert "DT_FLOAT" in raw and "(-1, 32, 32, 3)" in raw
-    for output in ("probabilities", "top_k_classes", "top_k_scores"):
-        assert f"outputs['{output}']" in serving
+    # Every signature's tensors (dtype, shape) and method, as TF Serving's Predict reads them.
+    signatures = {}
+    for block in result.stdout.split("signature_def['")[1:]:
+        name = block.split("'", 1)[0]
+        tensors = re.findall(r"(inputs|outputs)\['(\w+)'\] tensor_info:\s+dtype: (\w+)\s+"
+                             r"shape: (\([^)]*\))", block)
+        method = re.search(r"Method name is: (\S*)", block).group(1)
+        signatures[name] = ({(kind, alias): (dtype, shape)
+                             for kind, alias, dtype, shape in tensors}, method)
+    outputs = {("outputs", "probabilities"): ("DT_FLOAT", "(-1, 10)"),
+               ("outputs", "top_k_classes"): ("DT_INT64", "(-1, 3)"),
+               ("outputs", "top_k_scores"): ("DT_FLOAT", "(-1, 3)")}
+    assert signatures["serving_default"] == (
+        {("inputs", "images"): ("DT_UINT8", "(-1, -1, -1, 3)"), **outputs},
+        "tensorflow/serving/predict")
+    assert signatures["predict_raw"] == (
+        {("inputs", "images"): ("DT_FLOAT", "(-1, 32, 32, 3)"), **outputs},
+        "tensorflow/serving/predict")
+    assert set(signatures) - {"__saved_model_init_op"} == {"serving_default", "predict_raw"}
 
 
 def test_saved_model_logits_model_and_imagenet_preprocessing(tmp_path, rng):
