@@ -26,6 +26,7 @@ def _import_everything():
     from .features import feature_extractor
     from .flops import count_flops, count_params
     from .models import BUILDERS
+    from .models.condensenet import CondensationSchedule, condense_model
     from .registry import get_model, get_spec, list_models, model_info, register
 
     public = dict(
@@ -34,7 +35,8 @@ def _import_everything():
         feature_extractor=feature_extractor, inference_model=inference_model,
         aux_loss_weights=aux_loss_weights, count_flops=count_flops, count_params=count_params,
         get_model=get_model, get_spec=get_spec, list_models=list_models, model_info=model_info,
-        register=register, **BUILDERS)
+        register=register, condense_model=condense_model,
+        CondensationSchedule=CondensationSchedule, **BUILDERS)
     globals().update(public)
     from . import export  # last: it builds on the registry
 

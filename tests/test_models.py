@@ -13,6 +13,7 @@ import pytest
 import keras_convnets as kc
 from keras_convnets.backend import USE_LEGACY_KERAS, keras, tf
 from keras_convnets.layers import SEBlock
+from keras_convnets.layers.normalization import NORMS
 
 from tiny_networks import REPRESENTATIVES, TINY_NETWORKS, input_size
 
@@ -173,3 +174,62 @@ def test_builds_and_runs_in_both_keras_worlds(name):
     assert probs.shape == (2, 5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert all(layer.name.startswith(name + "_") for layer in model.layers[1:])
+
+
+def _one_norm_per_family():
+    """Each family's first representative with a non-default ``norm``: the families take the
+    choices in turn (sorted by name), so every choice is trained on several families."""
+    firsts = {}
+    for name in REPRESENTATIVES:
+        firsts.setdefault(kc.get_spec(name).family, name)
+    choices = [norm for norm in NORMS if norm != "batch"]
+    return [(name, choices[i % len(choices)]) for i, name in enumerate(sorted(firsts.values()))]
+
+
+def _norm_layers(model, norm):
+    """The layers ``norm`` puts in a model (the weight-normalised convolutions for "weight")."""
+    from keras_convnets.layers.batch_renorm import BatchRenormalization
+    from keras_convnets.layers.weight_norm import WEIGHT_NORM_LAYERS
+
+    def made_by(layer):
+        if norm == "weight":
+            return isinstance(layer, WEIGHT_NORM_LAYERS)
+        if norm == "batch_renorm":
+            return isinstance(layer, BatchRenormalization) or getattr(layer, "renorm", False)
+        if norm == "sync_batch":
+            return getattr(layer, "synchronized", False)
+        return isinstance(layer, keras.layers.GroupNormalization) and (
+            (layer.groups == 1) == (norm == "layer"))
+    return [layer for layer in model._flatten_layers(include_self=False) if made_by(layer)]
+
+
+@pytest.mark.parametrize("name, norm", _one_norm_per_family())
+def test_one_non_default_norm_per_family(name, norm, seeded):
+    """Every builder takes every ``norm=`` or refuses it with a ValueError naming ``norm`` and
+    why. Here each family builds its choice (or, where it refuses that one, the next it
+    accepts; a family that accepts none refuses all of them) and takes a training step that
+    reaches every weight."""
+    spec = kc.get_spec(name)
+    choices = [n for n in NORMS if n != "batch"]
+    order = choices[choices.index(norm):] + choices[:choices.index(norm)]
+    model = None
+    for choice in order:
+        try:
+            with seeded(0):
+                model = _tiny(spec, classes=3, norm=choice)
+            break
+        except ValueError as error:
+            assert "norm" in str(error), (name, choice, str(error))
+    if model is None:
+        return  # refuses every choice but batch (CondenseNet), each time naming `norm`
+    assert _norm_layers(model, choice), (name, choice)
+    x = _images(spec, n=4, seed=1)
+    with tf.GradientTape() as tape:
+        probs = model(x, training=True)
+        probs = probs[0] if isinstance(probs, (list, tuple)) else probs
+        labels = np.array([0, 1, 2, 1])
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probs))
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert np.isfinite(float(loss))
+    assert all(g is not None and np.isfinite(np.asarray(tf.convert_to_tensor(g))).all()
+               for g in grads), (name, choice)

@@ -38,8 +38,9 @@ NO_FLOPS = {
 }
 
 def _full_size(name, **kwargs):
-    spec = kc.get_spec(name)
-    return spec.builder(input_shape=(spec.default_size, spec.default_size, 3), **kwargs)
+    spec = kc.get_spec(name)  # count_options: the build the registry's counts are for
+    return spec.builder(input_shape=(spec.default_size, spec.default_size, 3),
+                        **{**spec.count_options, **kwargs})
 
 
 @pytest.mark.slow

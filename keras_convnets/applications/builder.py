@@ -15,6 +15,7 @@ from ..backend import keras
 from ..layers import DropPath, GroupConv2D, SEBlock
 from ..layers.padded_max_pool import PaddedMaxPool2D
 from ..layers.normalization import check_norm, normalization
+from ..layers.weight_norm import unnormalized_convolutions, weight_normalize
 from ..registry import all_specs, get_spec
 from ..utils import check_bool, check_choice, check_positive_int, check_rate
 
@@ -38,6 +39,9 @@ class BuildContext:
         self.aux_activation = aux_activation
         #: the auxiliary classifiers' outputs, in the order the body declared them
         self.aux_outputs = []
+        #: how many normalisation layers :meth:`norm` made (build_model refuses a ``norm=``
+        #: that a configuration without any would ignore)
+        self.norm_count = 0
 
     def name(self, suffix):
         """The full layer name: the model's prefix and ``suffix``."""
@@ -78,9 +82,12 @@ class BuildContext:
             depthwise_initializer=CONV_INITIALIZER, name=self.name(name))(x)
 
     def norm(self, x, name, zero_init=False):
-        """The model's normalisation (``norm=``: batch, sync_batch, group, layer) over the
-        channels of ``x``, with the family's epsilon and momentum; ``zero_init`` starts its
-        scale at zero (the last norm of a residual branch, Goyal et al.)."""
+        """The model's normalisation (``norm=``: batch, sync_batch, group, layer,
+        batch_renorm, weight) over the channels of ``x``, with the family's epsilon and
+        momentum; ``zero_init`` starts its scale at zero (the last norm of a residual branch,
+        Goyal et al.). ``"weight"`` puts a per-channel bias here (weight normalisation's ``b``)
+        and :func:`build_model` weight-normalises the convolutions."""
+        self.norm_count += 1
         layer = normalization(self.norm_kind, int(x.shape[-1]), self.name(name),
                               epsilon=self.bn_epsilon, momentum=self.bn_momentum,
                               zero_init=zero_init)
@@ -335,6 +342,15 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
         sources = keras.utils.get_source_inputs(user_tensor)
         model_inputs = sources[0] if len(sources) == 1 else sources
     model = keras.Model(model_inputs, x, name=name)
+    if ctx.norm_kind == "weight":
+        model = _weight_normalized(model, spec.name, model_inputs if user_tensor is not None
+                                   else None)
+    elif ctx.norm_kind != "batch" and not ctx.norm_count:
+        raise ValueError(
+            f"`norm`={ctx.norm_kind!r}: {spec.name} as configured has no normalisation layers "
+            f"(e.g. a paper layout without batch normalisation), so the choice would change "
+            f"nothing; leave norm as 'batch' (unused), choose 'weight' (weight normalisation of "
+            f"its convolutions), or a configuration with normalisation layers.")
     if weights is not None:
         from .weights import load_file  # noqa: PLC0415 - weights imports this module
 
@@ -346,6 +362,21 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
                 bn_momentum=bn_momentum, head=head)
 
         load_file(model, weights, build_source)
+    return model
+
+
+def _weight_normalized(model, model_name, input_tensors):
+    """``norm="weight"``: the model with every convolution weight-normalised (its norm slots are
+    already :class:`~keras_convnets.layers.weight_norm.ChannelBias`); refuses a model with a
+    convolution it cannot reach (inside a custom layer), naming it."""
+    model = weight_normalize(model, copy_weights=True, input_tensors=input_tensors)
+    left = unnormalized_convolutions(model)
+    if left:
+        raise ValueError(
+            f"`norm`='weight': {model_name} as configured has convolutions that weight "
+            f"normalisation cannot reparameterise (inside custom layers, or with an activation "
+            f"or layout of their own): {', '.join(left[:5])}{' ...' if len(left) > 5 else ''}; "
+            f"choose another `norm`.")
     return model
 
 

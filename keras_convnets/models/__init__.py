@@ -3,8 +3,10 @@
 Importing a family module registers its models; :data:`BUILDERS` is read from the registry.
 """
 
-from . import (alexnet, deep_roots, densenet, dla, dpn, igc, inception, inception_v4,  # noqa: F401
-               mobilenet, polynet, resnet, shiftnet, shufflenet, vgg, xception)
+from . import (alexnet, condensenet, deep_roots, densenet, dla, dmrnet, dpn,  # noqa: F401
+               dsod, fractalnet, gunn, igc, inception, inception_v4, mobilenet, polynet,
+               resnet, shiftnet, shufflenet, vgg, xception)
+from . import drn  # noqa: F401
 from ..registry import all_specs
 
 #: Every public builder, by its function name.

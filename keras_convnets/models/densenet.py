@@ -86,6 +86,29 @@ def _check_config(cfg):
     check_choice("stem", cfg.stem, ("imagenet", "cifar"))
 
 
+def dense_layer(ctx, features, name, growth_rate, bn_size=4, drop_rate=0.0,
+                memory_efficient=False):
+    """One "BC" dense layer on ``features`` (the block's maps so far, a list): their
+    concatenation -> BN-ReLU-1x1 conv (``bn_size`` x ``growth_rate``) -> BN-ReLU-3x3 conv
+    (``growth_rate``), dropout at ``drop_rate``; returns the new maps (the caller appends
+    them). ``memory_efficient``: the first four as one recomputed :class:`DenseBottleneck`.
+    Shared with the DSOD backbone (models/dsod.py)."""
+    if memory_efficient:
+        x = DenseBottleneck(bn_size * growth_rate, epsilon=ctx.bn_epsilon,
+                            momentum=ctx.bn_momentum, kernel_initializer=CONV_INITIALIZER,
+                            name=ctx.name(name + "_bottleneck"))(features)
+    else:
+        x = features[0] if len(features) == 1 else keras.layers.Concatenate(
+            name=ctx.name(name + "_concat"))(features)
+        x = ctx.relu(ctx.norm(x, name + "_norm1"), name + "_relu1")
+        x = ctx.conv(x, bn_size * growth_rate, 1, name + "_conv1")
+    x = ctx.relu(ctx.norm(x, name + "_norm2"), name + "_relu2")
+    x = ctx.conv(x, growth_rate, 3, name + "_conv2")
+    if drop_rate:
+        x = keras.layers.Dropout(drop_rate, name=ctx.name(name + "_dropout"))(x)
+    return x
+
+
 def build_densenet(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, norm="batch",
                    memory_efficient=False, **kwargs):
     """Builds a DenseNet configuration ``cfg`` (see the module docstring).
@@ -108,24 +131,6 @@ def build_densenet(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, norm="
         raise ValueError(
             f"`memory_efficient`=True recomputes batch normalisation only; it needs "
             f"norm='batch', got norm={norm!r}.")
-    k = cfg.growth_rate
-
-    def dense_layer(ctx, features, name):
-        if memory_efficient:
-            x = DenseBottleneck(cfg.bn_size * k, epsilon=ctx.bn_epsilon,
-                                momentum=ctx.bn_momentum, kernel_initializer=CONV_INITIALIZER,
-                                name=ctx.name(name + "_bottleneck"))(features)
-        else:
-            x = features[0] if len(features) == 1 else keras.layers.Concatenate(
-                name=ctx.name(name + "_concat"))(features)
-            x = ctx.relu(ctx.norm(x, name + "_norm1"), name + "_relu1")
-            x = ctx.conv(x, cfg.bn_size * k, 1, name + "_conv1")
-        x = ctx.relu(ctx.norm(x, name + "_norm2"), name + "_relu2")
-        x = ctx.conv(x, k, 3, name + "_conv2")
-        if drop_rate:
-            x = keras.layers.Dropout(drop_rate, name=ctx.name(name + "_dropout"))(x)
-        return x
-
     def body(ctx, x):
         if cfg.stem == "imagenet":
             x = ctx.conv(x, cfg.init_features, 7, "conv0", strides=2)
@@ -137,7 +142,9 @@ def build_densenet(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, norm="
         for block, layers in enumerate(cfg.blocks, start=1):
             features = [x]
             for index in range(1, layers + 1):
-                features.append(dense_layer(ctx, features, f"denseblock{block}_denselayer{index}"))
+                features.append(dense_layer(
+                    ctx, features, f"denseblock{block}_denselayer{index}", cfg.growth_rate,
+                    cfg.bn_size, drop_rate, memory_efficient))
             name = f"stage{block}_out" if block < last else f"denseblock{block}_concat"
             x = keras.layers.Concatenate(name=ctx.name(name))(features)
             if block < last:

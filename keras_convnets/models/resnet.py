@@ -14,6 +14,13 @@ Papers (each configuration's docstring names its table):
   Tables 1 and 4 and the ImageNet table (WRN-50-2).
 - Res2Net: Gao, Cheng, Zhao, Zhang, Yang, Torr. "Res2Net: A New Multi-scale Backbone
   Architecture", 2019, arXiv:1904.01169.
+- RoR: Zhang, Sun, Han, Yuan, Guo, Liu. "Residual Networks of Residual Networks: Multilevel
+  Residual Networks", 2016, arXiv:1608.02908 -- the ``ror_levels`` option (root- and
+  mid-level shortcuts) on any of these nets; RoR3_56/110/164 and RoR3_WRN58_4 named.
+- Multi-residual networks: Abdi, Nahavandi. "Multi-Residual Networks: Improving the Speed and
+  Accuracy of Residual Networks", 2016, arXiv:1609.05672 -- the ``residual_functions`` option
+  (k residual functions per block); MultiResNet200 named. (Merge-and-Run's two parallel streams
+  live in models/dmrnet.py.)
 
 Where the stride of a bottleneck sits: Kaiming He's released Caffe ResNets (and the Caffe SENets)
 stride the first 1x1 convolution; Facebook's Torch code, which ResNeXt, the pre-activation
@@ -31,6 +38,15 @@ registry's FLOPs stay the paper layout's. The pre-activation ImageNet nets port 
 ``stride_in_last_block=False``, the default); ``stride_in_last_block=True`` builds
 keras.applications' ResNetV2 layout instead. pytorchcv's preresnet, also in params.tsv, adds a
 stem BN (128 parameters) and strides the first 1x1.
+
+RoR's layout: the paper's text and tables were not at hand; the default
+(``ror_downsampling="max_pool"``) is that of the two implementations there are, pytorchcv's
+``ror3_*_cifar10`` (whose weights port, logit parity) and titu1994's Keras RoR-WRN: stride-1
+blocks, a 2x2 max-pool between stages after the mid-level sum, every mid-level shortcut a 1x1
+projection, the root-level one a stride-4 1x1 projection of the stem output. The
+``"stride"`` alternative keeps the base net's stride-2 blocks and projects only where the shape
+changes. Shortcut projections carry a BN in v1 nets and none in pre-activation nets, as the
+blocks' own.
 
 Keras counts BatchNorm moving statistics as (non-trainable) parameters and PyTorch does not;
 the reference counts in the registry are the trainable ones.
@@ -55,6 +71,8 @@ RES2NET = Paper("Res2Net: A New Multi-scale Backbone Architecture", 2019, "1904.
 BLOCKS = ("basic", "bottleneck", "res2net")
 STEMS = ("7x7", "deep", "cifar")
 ATTENTIONS = (None, "se")
+ROR_LEVELS = (1, 2, 3)
+ROR_DOWNSAMPLING = ("max_pool", "stride")
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 
 
@@ -85,6 +103,12 @@ class ResNetConfig:
     drop_rate: float = 0.0
     # Deep Roots (arXiv:1605.06489): filter groups of each stage's 3x3, independent of width
     stage_groups: tuple | None = None
+    # Multi-residual networks (arXiv:1609.05672): k residual functions summed in every block
+    residual_functions: int = 1
+    # RoR (arXiv:1608.02908): shortcut levels m (1: none; 2: + root; 3: + one per stage) and
+    # how stages downsample under them ("max_pool" or "stride", see build_resnet)
+    ror_levels: int = 1
+    ror_downsampling: str = "max_pool"
 
     @property
     def expansion(self):
@@ -115,56 +139,100 @@ def _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact=None):
     return x if cfg.preact else ctx.norm(x, name + "_shortcut_bn")
 
 
-def _finish(ctx, cfg, options, residual, shortcut, name, drop_path_rate, out_name):
-    """SE on the residual branch, stochastic depth, the sum, and (v1) the final ReLU."""
+def _sum_functions(ctx, residuals, name):
+    """The residual of a block: its one function, or the sum of its ``k`` functions
+    (multi-residual)."""
+    return residuals[0] if len(residuals) == 1 else ctx.add(residuals, name + "_functions_sum")
+
+
+def _function_names(options, name):
+    """Layer-name prefixes of a block's residual functions: the block's own name for one,
+    ``<block>_f1 .. _fk`` for several."""
+    k = options["residual_functions"]
+    return [name] if k == 1 else [f"{name}_f{j}" for j in range(1, k + 1)]
+
+
+def _finish(ctx, cfg, options, residual, shortcut, name, drop_path_rate, out_name, extras=()):
+    """SE on the residual branch, stochastic depth, the sum (with RoR's higher-level shortcuts
+    ``extras`` where they end in this block), and (v1) the final ReLU."""
     if options["attention"] == "se":
         residual = ctx.se(residual, name + "_se", reduction=16)
     residual = ctx.drop_path(residual, drop_path_rate, name + "_drop_path")
     if cfg.preact:
-        return ctx.add([shortcut, residual], out_name or name + "_add")
-    x = ctx.add([shortcut, residual], name + "_add")
+        return ctx.add([shortcut, residual, *extras], out_name or name + "_add")
+    x = ctx.add([shortcut, residual, *extras], name + "_add")
     return ctx.relu(x, out_name or name + "_out")
 
 
-def _basic_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_rate, out_name):
+def _is_projecting(x, out_channels, stride):
+    return int(x.shape[-1]) != out_channels or stride > 1
+
+
+def _preactivate(ctx, options, x, out_channels, stride, name):
+    """A pre-activation block's BN-ReLU: one shared by all residual functions (and the
+    projection) where the block projects; with several functions and an identity shortcut,
+    one per function, as the multi-residual networks' code (arXiv:1609.05672) has it."""
+    branches = _function_names(options, name)
+    if len(branches) > 1 and not _is_projecting(x, out_channels, stride):
+        return None, [ctx.relu(ctx.norm(x, b + "_preact_bn"), b + "_preact_relu")
+                      for b in branches]
+    preact = ctx.relu(ctx.norm(x, name + "_preact_bn"), name + "_preact_relu")
+    return preact, [preact] * len(branches)
+
+
+def _basic_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_rate, out_name,
+                 extras=()):
     out_channels = planes
     zero = options["zero_init_residual"]
+    branches = _function_names(options, name)
+    residuals = []
     if cfg.preact:
-        preact = ctx.relu(ctx.norm(x, name + "_preact_bn"), name + "_preact_relu")
+        preact, inputs = _preactivate(ctx, options, x, out_channels, stride, name)
         shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact)
-        y = ctx.conv_norm_act(preact, planes, 3, name, strides=stride, suffix="1")
-        if options["block_dropout"]:
-            y = keras.layers.Dropout(options["block_dropout"], name=ctx.name(name + "_dropout"))(y)
-        y = ctx.conv(y, planes, 3, name + "_conv2")
+        for branch, branch_in in zip(branches, inputs):
+            y = ctx.conv_norm_act(branch_in, planes, 3, branch, strides=stride, suffix="1")
+            if options["block_dropout"]:
+                y = keras.layers.Dropout(options["block_dropout"],
+                                         name=ctx.name(branch + "_dropout"))(y)
+            residuals.append(ctx.conv(y, planes, 3, branch + "_conv2"))
     else:
         shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name)
-        y = ctx.conv_norm_act(x, planes, 3, name, strides=stride, suffix="1")
-        y = ctx.conv_norm_act(y, planes, 3, name, act=cfg.relu_before_se, zero_init=zero,
-                              suffix="2")
-    return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name)
+        for branch in branches:
+            y = ctx.conv_norm_act(x, planes, 3, branch, strides=stride, suffix="1")
+            residuals.append(ctx.conv_norm_act(y, planes, 3, branch, act=cfg.relu_before_se,
+                                               zero_init=zero, suffix="2"))
+    residual = _sum_functions(ctx, residuals, name)
+    return _finish(ctx, cfg, options, residual, shortcut, name, drop_path_rate, out_name,
+                   extras)
 
 
 def _bottleneck_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_rate,
-                      out_name):
+                      out_name, extras=()):
     out_channels = planes * cfg.expansion
     width = cfg.bottleneck_width(planes)
     width1 = width // 2 if cfg.halved_conv1 else width
     stride1, stride2 = (stride, 1) if options["stride_in_1x1"] else (1, stride)
+    branches = _function_names(options, name)
     if cfg.preact:
-        preact = ctx.relu(ctx.norm(x, name + "_preact_bn"), name + "_preact_relu")
+        preact, inputs = _preactivate(ctx, options, x, out_channels, stride, name)
         shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name, preact)
-        x = preact
     else:
         shortcut = _shortcut(ctx, cfg, x, out_channels, stride, stage, name)
-    y = ctx.conv_norm_act(x, width1, 1, name, strides=stride1, suffix="1")
+        inputs = [x] * len(branches)
     groups = cfg.stage_groups[stage - 1] if cfg.stage_groups else cfg.cardinality
-    y = ctx.conv_norm_act(y, width, 3, name, strides=stride2, groups=groups, suffix="2")
-    if cfg.preact:  # norm + ReLU open the next block instead
-        y = ctx.conv(y, out_channels, 1, name + "_conv3")
-    else:
-        y = ctx.conv_norm_act(y, out_channels, 1, name, act=False,
-                              zero_init=options["zero_init_residual"], suffix="3")
-    return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name)
+    residuals = []
+    for branch, branch_in in zip(branches, inputs):
+        y = ctx.conv_norm_act(branch_in, width1, 1, branch, strides=stride1, suffix="1")
+        y = ctx.conv_norm_act(y, width, 3, branch, strides=stride2, groups=groups, suffix="2")
+        if cfg.preact:  # norm + ReLU open the next block instead
+            y = ctx.conv(y, out_channels, 1, branch + "_conv3")
+        else:
+            y = ctx.conv_norm_act(y, out_channels, 1, branch, act=False,
+                                  zero_init=options["zero_init_residual"], suffix="3")
+        residuals.append(y)
+    residual = _sum_functions(ctx, residuals, name)
+    return _finish(ctx, cfg, options, residual, shortcut, name, drop_path_rate, out_name,
+                   extras)
 
 
 def res2net_multiscale(ctx, x, width, scales, stride, groups, is_first, name):
@@ -193,7 +261,7 @@ def res2net_multiscale(ctx, x, width, scales, stride, groups, is_first, name):
 
 
 def _res2net_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_rate,
-                   out_name):
+                   out_name, extras=()):
     """Res2Net bottleneck (Fig. 2b): the 3x3 becomes ``scales`` hierarchical 3x3s."""
     out_channels = planes * cfg.expansion
     # The first block of a stage (stride or projection) has no hierarchy.
@@ -203,7 +271,7 @@ def _res2net_block(ctx, cfg, options, x, planes, stride, stage, name, drop_path_
                            cfg.cardinality, is_first, name)
     y = ctx.conv_norm_act(y, out_channels, 1, name, act=False,
                           zero_init=options["zero_init_residual"], suffix="3")
-    return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name)
+    return _finish(ctx, cfg, options, y, shortcut, name, drop_path_rate, out_name, extras)
 
 
 _BLOCK_FUNCTIONS = {"basic": _basic_block, "bottleneck": _bottleneck_block,
@@ -226,17 +294,35 @@ def _stem(ctx, cfg, x):
     return ctx.max_pool(x, "stem_pool", ceil_mode=cfg.ceil_mode_pool)
 
 
+def _ror_shortcut(ctx, cfg, x, out_channels, stride, name, always):
+    """A RoR root- or mid-level shortcut (arXiv:1608.02908): a 1x1 projection (+ BN in a v1
+    net, none in a pre-activation one, as the block projections), or the identity where the
+    shape is unchanged and ``always`` is off."""
+    if not always and stride == 1 and int(x.shape[-1]) == out_channels:
+        return x
+    x = ctx.conv(x, out_channels, 1, name + "_conv", strides=stride)
+    return x if cfg.preact else ctx.norm(x, name + "_bn")
+
+
 def _body(cfg, options):
     block_fn = _BLOCK_FUNCTIONS[cfg.block]
     total_blocks = sum(cfg.depths)
+    ror = options["ror_levels"]
+    pooled = ror > 1 and options["ror_downsampling"] == "max_pool"
 
     def body(ctx, x):
         x = _stem(ctx, cfg, x)
+        root_in = x
         index = 0
         last_stage = len(cfg.depths)
         for stage, (depth, planes) in enumerate(zip(cfg.depths, cfg.widths), start=1):
+            if pooled and stage > 1:  # RoR's layout: stride-1 blocks, a 2x2 max-pool per stage
+                x = keras.layers.MaxPooling2D(2, name=ctx.name(f"stage{stage}_pool"))(x)
+            stage_in = x
             for block in range(1, depth + 1):
-                if options["stride_in_last_block"]:
+                if pooled:
+                    stride = 1
+                elif options["stride_in_last_block"]:
                     stride = 2 if block == depth and stage < last_stage else 1
                 else:
                     stride = 2 if block == 1 and stage > 1 else 1
@@ -246,8 +332,19 @@ def _body(cfg, options):
                 # last stage ends after the final norm + ReLU.
                 out_name = (f"stage{stage}_out"
                             if is_stage_end and not (cfg.preact and stage == last_stage) else None)
+                extras = []
+                if is_stage_end and ror > 1:  # RoR's shortcuts end in a stage's last sum
+                    out_channels = planes * cfg.expansion
+                    if ror == 3:
+                        extras.append(_ror_shortcut(
+                            ctx, cfg, stage_in, out_channels, 1 if pooled or stage == 1 else 2,
+                            f"stage{stage}_ror_shortcut", always=pooled))
+                    if stage == last_stage:
+                        extras.append(_ror_shortcut(ctx, cfg, root_in, out_channels,
+                                                    2 ** (last_stage - 1), "ror_root_shortcut",
+                                                    always=True))
                 x = block_fn(ctx, cfg, options, x, planes, stride, stage,
-                             _block_names(stage, block), rate, out_name)
+                             _block_names(stage, block), rate, out_name, extras)
                 index += 1
         if cfg.preact:
             x = ctx.relu(ctx.norm(x, "post_bn"), f"stage{last_stage}_out")
@@ -256,10 +353,19 @@ def _body(cfg, options):
     return body
 
 
+def _check_ror_levels(value):
+    """RoR's level number: exactly one of ROR_LEVELS (a bool or float that compares equal
+    is refused too)."""
+    if type(value) is not int or value not in ROR_LEVELS:
+        raise ValueError(f"`ror_levels` must be one of {', '.join(map(str, ROR_LEVELS))}; "
+                         f"got {value!r}.")
+    return value
+
+
 def build_resnet(model_name, cfg, *, stride_in_1x1=None, stride_in_last_block=False,
                  attention=None, drop_path_rate=0.0, block_dropout=0.0,
                  zero_init_residual=False, drop_rate=None, cardinality=None, base_width=None,
-                 **kwargs):
+                 residual_functions=None, ror_levels=None, ror_downsampling=None, **kwargs):
     """Builds a residual network from ``cfg``; arguments that are None keep the config's value.
 
     Architecture options:
@@ -279,6 +385,19 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, stride_in_last_block=Fa
         block_dropout: dropout between the two 3x3 convs of a pre-activation basic block (WRN).
         zero_init_residual: start each residual branch's last norm scale at zero (Goyal et al.).
         drop_rate: dropout before the classifier (default: the configuration's).
+        residual_functions: k >= 1 residual functions per block, summed with the shortcut:
+            x + f1(x) + ... + fk(x) (multi-residual networks, arXiv:1609.05672). In a
+            pre-activation net each function of an identity block has its own BN-ReLU; a
+            projecting block shares one (the authors' code). Basic and bottleneck blocks.
+        ror_levels: RoR's shortcut level number m (arXiv:1608.02908): 1 is the plain net; 2 adds
+            the root-level shortcut, from the stem output to the last block's sum (a 1x1
+            projection of the total stride); 3 adds a mid-level shortcut over every stage,
+            from its input to its last block's sum (RoR-3).
+        ror_downsampling: with ror_levels > 1, how stages downsample. ``"max_pool"`` (the
+            layout of pytorchcv's ror3_* and of titu1994's Keras RoR-WRN): stride-1 blocks, a
+            2x2 max-pool on each stage's output (after its mid-level sum) before the next stage,
+            and every mid-level shortcut a 1x1 projection. ``"stride"``: the base net's stride-2
+            blocks kept, mid-level shortcuts projected only where the shape changes.
     """
     options = {
         "stride_in_1x1": cfg.stride_in_1x1 if stride_in_1x1 is None else bool(stride_in_1x1),
@@ -288,7 +407,20 @@ def build_resnet(model_name, cfg, *, stride_in_1x1=None, stride_in_last_block=Fa
         "drop_path_rate": check_rate("drop_path_rate", drop_path_rate),
         "block_dropout": check_rate("block_dropout", block_dropout),
         "zero_init_residual": bool(zero_init_residual),
+        "residual_functions": check_positive_int(
+            "residual_functions",
+            cfg.residual_functions if residual_functions is None else residual_functions),
+        "ror_levels": _check_ror_levels(cfg.ror_levels if ror_levels is None else ror_levels),
+        "ror_downsampling": check_choice(
+            "ror_downsampling", cfg.ror_downsampling if ror_downsampling is None
+            else ror_downsampling, ROR_DOWNSAMPLING),
     }
+    if options["residual_functions"] > 1 and cfg.block == "res2net":
+        raise ValueError(f"`residual_functions`={options['residual_functions']} applies to basic "
+                         f"and bottleneck blocks, not to the 'res2net' block.")
+    if options["ror_levels"] > 1 and options["stride_in_last_block"]:
+        raise ValueError("`ror_levels` > 1 does not combine with `stride_in_last_block`=True; "
+                         "use the default stage layout.")
     if options["stride_in_last_block"] and not cfg.preact:
         raise ValueError("`stride_in_last_block` applies only to pre-activation ResNets (the "
                          "keras.applications ResNetV2 layout); got it for a v1 network.")
@@ -326,7 +458,8 @@ def tiny_config(cfg):
 
 RESNET_OPTIONS = {"stride_in_1x1": None, "attention": None, "drop_path_rate": 0.0,
                   "zero_init_residual": False, "drop_rate": None, "norm": "batch",
-                  "cardinality": None, "base_width": None}
+                  "cardinality": None, "base_width": None, "residual_functions": None,
+                  "ror_levels": None, "ror_downsampling": None}
 PREACT_OPTIONS = dict(RESNET_OPTIONS, stride_in_last_block=False)
 WRN_OPTIONS = dict(PREACT_OPTIONS, block_dropout=0.0)
 #: what every residual registration shares
@@ -857,3 +990,133 @@ def SERes2Net50(config, **kwargs):
     count, so no parameter count is checked.
     """
     return build_resnet("seres2net50", config, **kwargs)
+
+
+# -- Residual research variants: RoR (arXiv:1608.02908) and multi-residual networks
+# (arXiv:1609.05672), as options of this builder (`ror_levels`, `residual_functions`).
+# Merge-and-Run's two parallel streams do not fit a one-tensor block: models/dmrnet.py.
+ROR_PAPER = Paper("Residual Networks of Residual Networks: Multilevel Residual Networks", 2016,
+                  "1608.02908")
+MULTIRES_PAPER = Paper("Multi-Residual Networks: Improving the Speed and Accuracy of Residual "
+                       "Networks", 2016, "1609.05672")
+
+
+def _depth_blocks(depth, per_block, extra, form, family):
+    """Blocks per stage n of a 3-stage CIFAR net of ``depth = per_block * 3 * n + extra``; a
+    ValueError naming the depth and the form otherwise."""
+    step = 3 * per_block
+    if (isinstance(depth, bool) or not isinstance(depth, int) or depth < step + extra
+            or (depth - extra) % step):
+        raise ValueError(f"`depth` of a {family} must be {form} with n >= 1 (e.g. "
+                         f"{step + extra}, {2 * step + extra}); got {depth!r}.")
+    return (depth - extra) // step
+
+
+def ror_cifar_config(depth):
+    """RoR-3-d on the original (v1) CIFAR ResNet, as pytorchcv's ``ror3_<d>_cifar10``: basic
+    blocks at 16/32/64 channels, n = (d - 8) / 6 per stage -- d counts every weighted layer:
+    the stem, the 6n block convolutions, the two block projections, the three mid-level and
+    the root-level shortcut and the classifier."""
+    n = _depth_blocks(depth, 2, 8, "6n + 8", "RoR-3 CIFAR ResNet")
+    return ResNetConfig((n, n, n), block="basic", widths=(16, 32, 64), stem="cifar",
+                        ror_levels=3)
+
+
+def ror_wrn_config(depth, k):
+    """RoR-3-WRN-d-k: the CIFAR WRN-d-k (d = 6n + 4, arXiv:1605.07146) with RoR-3 shortcuts."""
+    _depth_blocks(depth, 2, 4, "6n + 4", "RoR-3-WRN")
+    return dataclasses.replace(wrn_cifar_config(depth, check_positive_int("k", k)),
+                               ror_levels=3)
+
+
+def multiresnet_cifar_config(depth, k):
+    """Multi-ResNet-d with k residual functions (the authors' ``multi-resnet.lua``): the CIFAR
+    pre-activation bottleneck ResNet of depth 9n + 2 (16/32/64 planes, 4x expansion, the stride
+    in the first 1x1 as in the pre-activation paper's code), k functions per block."""
+    n = _depth_blocks(depth, 3, 2, "9n + 2", "Multi-ResNet (bottleneck)")
+    return ResNetConfig((n, n, n), preact=True, widths=(16, 32, 64), stem="cifar",
+                        stride_in_1x1=True,
+                        residual_functions=check_positive_int("residual_functions", k))
+
+
+_ROR_COUNT = ("its count (10 classes; the library allows only 10 or 100) and logits are checked "
+              "against pytorchcv's in tests/test_residual_variants.py and tests/test_port.py")
+ROR = dict(_FAMILY, family="ror", paper=ROR_PAPER, options=RESNET_OPTIONS)
+ROR_WRN = dict(ROR, options=WRN_OPTIONS)
+
+
+def multiresnet_tiny_config(cfg):
+    """The residual family's tiny net with two residual functions per block (k >= 2 keeps
+    the multi-residual topology: per-function pre-activations, the functions' sum)."""
+    return dataclasses.replace(tiny_config(cfg),
+                               residual_functions=min(2, cfg.residual_functions))
+
+
+MULTIRES = dict(_FAMILY, family="multi_resnet", paper=MULTIRES_PAPER, options=PREACT_OPTIONS,
+                tiny=multiresnet_tiny_config)
+
+
+@register(**ROR, **CIFAR, config=ror_cifar_config(56),
+          reference=measured("pytorchcv", "ror3_56_cifar10", note=_ROR_COUNT))
+def RoR3_56(config, **kwargs):
+    """RoR-3-56 (Zhang et al., "Residual Networks of Residual Networks: Multilevel Residual
+    Networks", 2016, arXiv:1608.02908): the original CIFAR ResNet with RoR's three shortcut
+    levels -- each block's own, one over each of the three stages (mid level) and one over
+    all of them (root level, a stride-4 1x1 projection of the stem output) -- in pytorchcv's
+    ``ror3_56_cifar10`` layout (``ror_downsampling="max_pool"``, the default): 8 stride-1 basic
+    blocks per stage, a 2x2 max-pool after each of the first two stages. 762,746 parameters
+    with 10 classes, pytorchcv's count; its weights port (logit parity).
+    """
+    return build_resnet("ror3_56", config, **kwargs)
+
+
+@register(**ROR, **CIFAR, config=ror_cifar_config(110),
+          reference=measured("pytorchcv", "ror3_110_cifar10", note=_ROR_COUNT))
+def RoR3_110(config, **kwargs):
+    """RoR-3-110 (Zhang et al. 2016, arXiv:1608.02908): 17 basic blocks per stage with the
+    root- and mid-level shortcuts of RoR-3, as pytorchcv's ``ror3_110_cifar10`` (whose 110
+    counts every weighted layer); 1,637,690 parameters with 10 classes. Its weights port
+    (logit parity).
+    """
+    return build_resnet("ror3_110", config, **kwargs)
+
+
+@register(**ROR, **CIFAR, config=ror_cifar_config(164),
+          reference=measured("pytorchcv", "ror3_164_cifar10", note=_ROR_COUNT))
+def RoR3_164(config, **kwargs):
+    """RoR-3-164 (Zhang et al. 2016, arXiv:1608.02908): RoR-3 over a 164-layer original
+    CIFAR ResNet of basic blocks, 26 per stage (pytorchcv's ``ror3_164_cifar10``, whose
+    weights port); 2,512,634 parameters with 10 classes.
+    """
+    return build_resnet("ror3_164", config, **kwargs)
+
+
+@register(**ROR_WRN, **CIFAR, config=ror_wrn_config(58, 4),
+          reference=no_reference(
+              "no reference implementation; the count is checked as WRN-58-4's plus the RoR-3 "
+              "shortcut projections (tests/test_residual_variants.py) -- the paper's 13.3M is "
+              "not reproduced"))
+def RoR3_WRN58_4(config, **kwargs):
+    """RoR-3-WRN58-4 (Zhang et al. 2016, arXiv:1608.02908), the paper's best CIFAR model
+    (3.77% / 19.73% CIFAR-10 / 100 error with stochastic depth, ``drop_path_rate``): the
+    pre-activation WRN-58-4 (9 blocks of 64/128/256 channels per stage) with RoR-3 shortcuts,
+    1x1 projections without BN, in the max-pool layout. 13,645,530 parameters with 10 classes:
+    WRN-58-4's 13,599,450 plus 46,080 in the four shortcut projections; the paper quotes
+    13.3M, which no WRN-58-4 layout reaches (n = 9 blocks per stage is fixed by the depth).
+    """
+    return build_resnet("ror3_wrn58_4", config, **kwargs)
+
+
+@register(**MULTIRES, **CIFAR, config=multiresnet_cifar_config(200, 5), paper_params=10.2,
+          reference=no_reference("the paper's count (arXiv:1609.05672, CIFAR results table), "
+                                 "to its rounding"))
+def MultiResNet200(config, **kwargs):
+    """Multi-ResNet-200 with k = 5 residual functions (Abdi & Nahavandi, "Multi-Residual
+    Networks: Improving the Speed and Accuracy of Residual Networks", 2016, arXiv:1609.05672,
+    CIFAR results table): 22 pre-activation bottleneck blocks per stage, each
+    x + f1(x) + ... + f5(x) -- the parameters of Pre-ResNet-1001 (10.2M) at a fifth of its
+    depth; 4.35% CIFAR-10 and 20.42% CIFAR-100 error (median of runs). 10,187,354 parameters
+    with 10 classes. The table's wide net, Multi-ResNet-26 with k = 2 and width 10 (72M), is
+    ``WideResNet28_10(residual_functions=2)``: 72,690,714 parameters (WRN names depth 6n + 4).
+    """
+    return build_resnet("multiresnet200", config, **kwargs)

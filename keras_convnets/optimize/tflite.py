@@ -51,20 +51,40 @@ import numpy as np
 
 from ..applications import inference_model
 from ..backend import tf
+from ..flops import leaf_layers
 
 _UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _OP_LISTS = re.compile(r"^(?:TF Select|Flex|Custom) ops: (.+)$", re.MULTILINE)
 
 
 class UnsupportedOpsError(ValueError):
-    """The model needs ops outside TFLite's builtin set; ``ops`` names them."""
+    """The model needs ops outside TFLite's builtin set; ``ops`` names them, and ``sources``
+    maps each op to the ``(layer name, layer class, reason)`` of the layers known to use it
+    (layers declare such ops in a ``tflite_unsupported_ops = {op: reason}`` class attribute)."""
 
-    def __init__(self, model_name, ops):
+    def __init__(self, model_name, ops, sources=None):
         self.ops = tuple(ops)
+        self.sources = dict(sources or {})
+        origins = "".join(
+            f" {op} comes from layer(s) "
+            f"{', '.join(f'{name!r} ({cls})' for name, cls, _ in found)}: {found[0][2]}."
+            for op, found in self.sources.items())
         super().__init__(
             f"{model_name} does not convert to TFLite with builtin ops only: it needs the "
             f"TensorFlow op(s) {', '.join(self.ops)}, which exist in TFLite only as Flex "
-            f"(Select TF) or custom ops. Replace them with ops that have TFLite builtins.")
+            f"(Select TF) or custom ops.{origins} Replace them with ops that have TFLite "
+            f"builtins.")
+
+
+def _op_sources(model, ops):
+    """``{op: [(layer name, layer class, reason)]}`` for the model's layers that declare they
+    use one of ``ops`` (``tflite_unsupported_ops``)."""
+    sources = {}
+    for layer in leaf_layers(model):
+        for op, reason in getattr(layer, "tflite_unsupported_ops", {}).items():
+            if op in ops:
+                sources.setdefault(op, []).append((layer.name, type(layer).__name__, reason))
+    return sources
 
 
 def _unsupported_ops(message):
@@ -227,7 +247,7 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
     except Exception as exc:  # the converter raises ConverterError from a private module
         ops = _unsupported_ops(str(exc))
         if ops:
-            raise UnsupportedOpsError(model.name, ops) from None
+            raise UnsupportedOpsError(model.name, ops, _op_sources(model, ops)) from None
         raise
 
 

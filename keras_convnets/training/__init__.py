@@ -9,6 +9,7 @@
 from . import multiworker_fix
 from .callbacks import AverageMovingStatistics, EpochRecorder, FreezeBatchNorm
 from .distribute import STRATEGIES, strategy, worker_info
+from .grad_norm import GradNorm
 from .job import summary_line, train
 from .optimizers import LARS, RMSprop, SGD
 from .recipe import DEFAULT as DEFAULT_RECIPE, Recipe, list_recipes, load_recipe
@@ -16,4 +17,4 @@ from .schedules import WarmupSchedule, linear_scaling
 
 __all__ = ["train", "summary_line", "strategy", "worker_info", "STRATEGIES", "multiworker_fix",
            "SGD", "LARS", "RMSprop", "WarmupSchedule", "linear_scaling", "FreezeBatchNorm",
-           "EpochRecorder", "AverageMovingStatistics", "Recipe", "DEFAULT_RECIPE", "load_recipe", "list_recipes"]
+           "EpochRecorder", "AverageMovingStatistics", "GradNorm", "Recipe", "DEFAULT_RECIPE", "load_recipe", "list_recipes"]

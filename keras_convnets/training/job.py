@@ -7,7 +7,9 @@
 - ``checkpoints/best.weights.h5``: the weights with the best validation accuracy;
 - ``backup/``: the fault-tolerance backup (``BackupAndRestore``), deleted when training ends --
   an interrupted run started again with the same command resumes from the epoch it lost;
-- ``<model>.keras``: the final model (without auxiliary classifiers: the inference model);
+- ``<model>.keras``: the final model (without auxiliary classifiers: the inference model; a
+  CondenseNet, which condenses on the paper's schedule during the run, as its deployed
+  network once fully condensed);
   ``results.json``: the numbers of the summary line.
 
 A model with auxiliary classifiers (GoogLeNet, Inception-v3) trains with them, as its paper
@@ -28,6 +30,8 @@ from ..applications import aux_loss_weights, inference_model
 from ..backend import USE_LEGACY_KERAS, describe, keras, tf
 from ..data import load_dataset, pipeline
 from ..flops import count_params
+from ..layers import LearnedGroupConv
+from ..models.condensenet import CondensationSchedule, condense_model
 from ..registry import get_spec
 from ..utils import check_bool, check_positive_int
 from . import distribute, multiworker_fix
@@ -180,6 +184,18 @@ def _backup_dir(out_dir, worker):
     return os.path.join(out_dir, "backup", f"worker-{worker['index']}")
 
 
+def _condensation_schedule(network, epochs, steps_per_epoch):
+    """CondenseNet's training networks condense on the paper's schedule during the run."""
+    if not any(isinstance(layer, LearnedGroupConv) for layer in network.layers):
+        return None
+    return CondensationSchedule(epochs, steps_per_epoch)
+
+
+def _fully_condensed(network):
+    return all(layer.stage == layer.final_stage for layer in network.layers
+               if isinstance(layer, LearnedGroupConv))
+
+
 def _strategy_name(dist):
     if isinstance(dist, tf.distribute.MultiWorkerMirroredStrategy):
         return "MultiWorkerMirroredStrategy"  # TF's class is CollectiveAllReduceStrategy
@@ -319,6 +335,9 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         if recipe.freeze_bn_epochs:
             freeze = FreezeBatchNorm(recipe.freeze_bn_epochs, run_epochs)
             fit_callbacks.append(freeze)
+        condensation = _condensation_schedule(network, run_epochs, steps_per_epoch)
+        if condensation is not None:
+            fit_callbacks.append(condensation)
         fit_callbacks += list(callbacks or ())
 
         start = time.perf_counter()
@@ -334,7 +353,10 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         scores = network.evaluate(test_data, steps=validation_steps, verbose=0,
                                   return_dict=True)
         model_path = os.path.join(own_dir, f"{spec.name}.keras")
-        inference_model(network).save(model_path)
+        saved = inference_model(network)
+        if condensation is not None and _fully_condensed(network):
+            saved = condense_model(saved)  # the deployed network: same outputs, fewer weights
+        saved.save(model_path)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -352,6 +374,7 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         "params": count_params(network)[0], "train_seconds": round(seconds, 1),
         "model_path": model_path, "keras": describe(),
         "multiworker_fix": sorted(multiworker_fix.installed() or ()),
+        "condensed": condensation is not None and _fully_condensed(network),
         "batch_norm_frozen_at": None if freeze is None else freeze.frozen_at,
         "history": {k: [float(v) for v in values] for k, values in history.history.items()},
     }

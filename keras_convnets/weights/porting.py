@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from ..backend import keras
-from ..layers import GroupConv2D, SEBlock
+from ..layers import ChannelGather, GroupConv2D, SEBlock
 from ..registry import get_spec
 from . import store
 
@@ -96,9 +96,22 @@ def create_reference(source, pretrained=False):
             pretrained=(tag or "imagenet") if pretrained else None, **kwargs).eval()
     if library == "pytorchcv":
         from pytorchcv.model_provider import get_model
-        return get_model(model, pretrained=pretrained, **kwargs).eval()
+        return _global_final_pool(get_model(model, pretrained=pretrained, **kwargs).eval())
     weights = (tag or "DEFAULT") if pretrained else None
     return torchvision.models.get_model(model, weights=weights, **kwargs).eval()
+
+
+def _global_final_pool(reference):
+    """pytorchcv's models end in ``features.final_pool``, an unpadded stride-1 average pool as
+    large as the last map at their training size (7x7 at 224; DRN's 28x28, CIFAR nets' 8x8),
+    i.e. a global average pool there; made global (``AdaptiveAvgPool2d(1)``) so that the
+    reference runs at any input size, with the same outputs at that size."""
+    torch = _import_torch()
+    pool = getattr(getattr(reference, "features", None), "final_pool", None)
+    if (isinstance(pool, torch.nn.AvgPool2d) and pool.stride in (1, (1, 1))
+            and pool.padding in (0, (0, 0))):
+        reference.features.final_pool = torch.nn.AdaptiveAvgPool2d(1)
+    return reference
 
 
 def source_tag(source, reference=None, pretrained=True):
@@ -229,6 +242,8 @@ def _layer_tensors(layer, prefix, modules):
         convert = _matrix if map_shape is None else (
             lambda t: _flattened_matrix(t, map_shape))
         return [(f"{prefix}.weight", convert), (f"{prefix}.bias", None)]
+    if isinstance(layer, ChannelGather):  # an index buffer (CondenseNet's converted layers)
+        return [(f"{prefix}.index", None)]
     if isinstance(layer, SEBlock):
         if layer.use_bn:
             raise ValueError(f"{layer.name}: porting an SEBlock with BN is not supported.")

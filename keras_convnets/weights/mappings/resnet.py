@@ -44,6 +44,19 @@ KEY_RULES = {
          "features.stage{stage}.unit{block}.identity_conv.{kind}"),
         (r"logits", "output"),
     ],
+    # pytorchcv's RoR-3 CIFAR ResNets (CIFARRoR): the stage- and root-level shortcuts are
+    # conv1x1 blocks (conv + BN) of each stage and of the body.
+    "pytorchcv_ror": [
+        (r"stem_(?P<kind>conv|bn)", "features.init_block.{kind}"),
+        (_BLOCK + r"_(?P<kind>conv|bn)(?P<index>\d)",
+         "features.body.stages.stage{stage}.units.unit{block}.body.conv{index}.{kind}"),
+        (_BLOCK + r"_shortcut_(?P<kind>conv|bn)",
+         "features.body.stages.stage{stage}.units.unit{block}.identity_conv.{kind}"),
+        (r"stage(?P<stage>\d+)_ror_shortcut_(?P<kind>conv|bn)",
+         "features.body.stages.stage{stage}.shortcut.{kind}"),
+        (r"ror_root_shortcut_(?P<kind>conv|bn)", "features.body.shortcut.{kind}"),
+        (r"logits", "output"),
+    ],
     # timm's pre-activation ResNetV2: norm1 opens the block, norm2/norm3 follow conv1/conv2.
     "timm_resnetv2": [
         (r"stem_conv", "stem.conv"),
@@ -101,4 +114,8 @@ SOURCES = {
     "res2net50_48w2s": ("timm:res2net50_48w_2s", "torchvision", {}),
     "res2net101": ("timm:res2net101_26w_4s", "torchvision", {}),
     "res2next50": ("timm:res2next50", "torchvision", {}),
+    # pytorchcv's CIFAR RoR ends in a fixed 8x8 average pool: 32x32 inputs only.
+    "ror3_56": ("pytorchcv:ror3_56_cifar10", "pytorchcv_ror", {}, 32),
+    "ror3_110": ("pytorchcv:ror3_110_cifar10", "pytorchcv_ror", {}, 32),
+    "ror3_164": ("pytorchcv:ror3_164_cifar10", "pytorchcv_ror", {}, 32),
 }
