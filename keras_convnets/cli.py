@@ -239,7 +239,7 @@ def _load_package(argv):
 
 #: optional modules -> the setup.cfg extra that installs them
 _EXTRAS = {
-    "psutil": "bench", "matplotlib": "bench",
+    "psutil": "bench",
     "torch": "port", "torchvision": "port", "timm": "port", "pytorchcv": "port",
     "pretrainedmodels": "port",
     "tf_keras": "optimize", "tensorflow_model_optimization": "optimize",
