@@ -123,4 +123,27 @@ def conv_geometry(length, kernel, stride, dilation, padding):
     return out, tf.maximum((out - 1) * stride + effective - length, 0) // 2
 
 
-__all__ = ["bilinear_sample", "lattice_sample", "conv_geometry"]
+def output_grid(inputs, kernel_size, strides, dilation_rate, padding):
+    """``(out_h, out_w, base_y, base_x)`` of a convolution over ``inputs`` (N, H, W, C): its
+    output size and, per output row / column, the input row / column of its first kernel tap
+    (the padding subtracted), in ``inputs``' dtype. Sizes may be unknown until run time."""
+    shape = tf.shape(inputs)
+    in_h = inputs.shape[1] if inputs.shape[1] is not None else shape[1]
+    in_w = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
+    out_h, pad_top = conv_geometry(in_h, kernel_size[0], strides[0], dilation_rate[0], padding)
+    out_w, pad_left = conv_geometry(in_w, kernel_size[1], strides[1], dilation_rate[1], padding)
+    base_y = tf.cast(tf.range(out_h) * strides[0] - pad_top, inputs.dtype)
+    base_x = tf.cast(tf.range(out_w) * strides[1] - pad_left, inputs.dtype)
+    return out_h, out_w, base_y, base_x
+
+
+def conv_output_shape(input_shape, kernel_size, strides, dilation_rate, padding, filters):
+    """The static output shape of such a convolution (None where the input's size is)."""
+    sizes = [None if input_shape[1 + axis] is None else conv_geometry(
+        int(input_shape[1 + axis]), kernel_size[axis], strides[axis], dilation_rate[axis],
+        padding)[0] for axis in (0, 1)]
+    return (input_shape[0], *sizes, filters)
+
+
+__all__ = ["bilinear_sample", "lattice_sample", "conv_geometry", "output_grid",
+           "conv_output_shape"]

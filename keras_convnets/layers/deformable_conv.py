@@ -28,7 +28,7 @@ over pixels. Converts to TFLite with builtin ops (CONV_2D, GATHER, FLOOR, ...).
 
 from ..backend import keras, register_serializable, tf
 from ..utils import check_choice, check_positive_int
-from .bilinear import bilinear_sample, conv_geometry
+from .bilinear import bilinear_sample, conv_output_shape, output_grid
 from .group_conv import _pair
 
 
@@ -59,14 +59,9 @@ def deformable_conv2d(inputs, offsets, kernel, strides=(1, 1), padding="valid",
     rows, cols = kernel_grid((kh, kw), dilation_rate)
     shape = tf.shape(offsets)
     out_h, out_w = shape[1], shape[2]
-    in_h = inputs.shape[1] if inputs.shape[1] is not None else tf.shape(inputs)[1]
-    in_w = inputs.shape[2] if inputs.shape[2] is not None else tf.shape(inputs)[2]
-    _, pad_top = conv_geometry(in_h, kh, strides[0], dilation_rate[0], padding)
-    _, pad_left = conv_geometry(in_w, kw, strides[1], dilation_rate[1], padding)
+    _, _, base_y, base_x = output_grid(inputs, (kh, kw), strides, dilation_rate, padding)
     dtype = inputs.dtype
     offsets = tf.reshape(tf.cast(offsets, dtype), [-1, out_h, out_w, k, 2])
-    base_y = tf.cast(tf.range(out_h) * strides[0] - pad_top, dtype)
-    base_x = tf.cast(tf.range(out_w) * strides[1] - pad_left, dtype)
     y = (base_y[:, None, None] + tf.constant(rows, dtype)[None, None, :]) + offsets[..., 0]
     x = (base_x[None, :, None] + tf.constant(cols, dtype)[None, None, :]) + offsets[..., 1]
     sampled = bilinear_sample(inputs, y, x)                           # (N, Ho, Wo, K, C)
@@ -151,13 +146,8 @@ class DeformableConv2D(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        sizes = []
-        for axis in (0, 1):
-            length = input_shape[1 + axis]
-            sizes.append(None if length is None else conv_geometry(
-                int(length), self.kernel_size[axis], self.strides[axis],
-                self.dilation_rate[axis], self.padding)[0])
-        return (input_shape[0], *sizes, self.filters)
+        return conv_output_shape(input_shape, self.kernel_size, self.strides,
+                                 self.dilation_rate, self.padding, self.filters)
 
     def count_flops(self, input_shape, output_shape):
         """2 x multiply-adds of the main and the offset convolution; the bilinear sampling

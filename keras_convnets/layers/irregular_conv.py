@@ -31,7 +31,7 @@ with the kernel reshaped to ``(K * C, filters)`` as one 1x1 convolution. Builtin
 
 from ..backend import keras, register_serializable, tf
 from ..utils import check_choice, check_positive_int
-from .bilinear import conv_geometry, lattice_sample
+from .bilinear import conv_output_shape, lattice_sample, output_grid
 from .deformable_conv import kernel_grid
 from .group_conv import _pair
 
@@ -95,15 +95,8 @@ class IrregularConv2D(keras.layers.Layer):
         kh, kw = self.kernel_size
         dtype = inputs.dtype
         channels = int(inputs.shape[-1])
-        shape = tf.shape(inputs)
-        in_h = inputs.shape[1] if inputs.shape[1] is not None else shape[1]
-        in_w = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
-        out_h, pad_top = conv_geometry(in_h, kh, self.strides[0], self.dilation_rate[0],
-                                       self.padding)
-        out_w, pad_left = conv_geometry(in_w, kw, self.strides[1], self.dilation_rate[1],
-                                        self.padding)
-        base_y = tf.cast(tf.range(out_h) * self.strides[0] - pad_top, dtype)
-        base_x = tf.cast(tf.range(out_w) * self.strides[1] - pad_left, dtype)
+        out_h, out_w, base_y, base_x = output_grid(inputs, self.kernel_size, self.strides,
+                                                   self.dilation_rate, self.padding)
         positions = tf.reshape(tf.cast(self.positions(), dtype), [kh * kw, 2])
         sampled = lattice_sample(inputs, base_y[None, :] + positions[:, :1],
                                  base_x[None, :] + positions[:, 1:])  # (N, Ho, Wo, K, C)
@@ -116,13 +109,8 @@ class IrregularConv2D(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        sizes = []
-        for axis in (0, 1):
-            length = input_shape[1 + axis]
-            sizes.append(None if length is None else conv_geometry(
-                int(length), self.kernel_size[axis], self.strides[axis],
-                self.dilation_rate[axis], self.padding)[0])
-        return (input_shape[0], *sizes, self.filters)
+        return conv_output_shape(input_shape, self.kernel_size, self.strides,
+                                 self.dilation_rate, self.padding, self.filters)
 
     def count_flops(self, input_shape, output_shape):
         """2 x multiply-adds of the convolution, as a plain one of the same kernel; the

@@ -25,6 +25,7 @@ computes exactly what the plain one would at initialisation (and :func:`weight_n
 """
 
 from ..backend import keras, register_serializable, tf
+from ..utils import check_choice
 from .group_conv import GroupConv2D, _pair
 
 #: below this squared length a direction counts as zero (tf.nn.l2_normalize's epsilon)
@@ -86,9 +87,7 @@ class WeightNormDepthwiseConv2D(keras.layers.Layer):
         super().__init__(**kwargs)
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.strides = _pair("strides", strides)
-        if padding not in ("valid", "same"):
-            raise ValueError(f"`padding` must be one of 'valid', 'same'; got {padding!r}.")
-        self.padding = padding
+        self.padding = check_choice("padding", padding, ("valid", "same"))
         self.depth_multiplier = int(depth_multiplier)
         self.dilation_rate = _pair("dilation_rate", dilation_rate)
         self.use_bias = bool(use_bias)
@@ -155,9 +154,7 @@ class WeightNormSeparableConv2D(keras.layers.Layer):
         self.filters = int(filters)
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.strides = _pair("strides", strides)
-        if padding not in ("valid", "same"):
-            raise ValueError(f"`padding` must be one of 'valid', 'same'; got {padding!r}.")
-        self.padding = padding
+        self.padding = check_choice("padding", padding, ("valid", "same"))
         self.depth_multiplier = int(depth_multiplier)
         self.dilation_rate = _pair("dilation_rate", dilation_rate)
         self.use_bias = bool(use_bias)
