@@ -103,10 +103,12 @@ def test_shared_model_behaviour(name, save_and_reload):
     outer = keras.Model(inputs, keras.layers.Average()([model(inputs), second(inputs)]))
     expected = (probs + _run(second, x)) / 2
     np.testing.assert_allclose(_run(outer, x), expected, rtol=1e-5, atol=1e-6)
+    # The file reloads fused batch norm as Keras' unfused BatchNormalization: the same function
+    # summed in another order, a few float32 ulps apart after a deep network (PolyNet: 2e-6).
     reloaded = save_and_reload(outer)
-    np.testing.assert_allclose(_run(reloaded, x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_run(reloaded, x), expected, rtol=1e-4, atol=1e-5)
     inner = reloaded.get_layer(model.name)
-    np.testing.assert_allclose(_run(inner, x), probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_run(inner, x), probs, rtol=1e-4, atol=1e-5)
 
     # Feature extractor on the reloaded model: one map per stage, with the registry's strides
     # (less the margins of unpadded layers, Inception-v4's) and the channels of the layer that
