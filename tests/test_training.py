@@ -142,12 +142,16 @@ def test_rmsprop_decay_is_the_l2_gradient_term(rng):
 
 # -- FreezeBatchNorm -------------------------------------------------------------------------------
 @pytest.mark.legacy
-def test_freeze_batch_norm_for_the_last_epochs(rng):
+@pytest.mark.parametrize("norm", ["batch", "batch_renorm"])
+def test_freeze_batch_norm_for_the_last_epochs(rng, norm):
+    from keras_convnets.layers.batch_renorm import BatchRenormalization
+
     x = rng.normal(size=(32, 8, 8, 3)).astype("float32")
     y = rng.integers(0, 3, 32)
     inputs = keras.Input((8, 8, 3))
     h = keras.layers.Conv2D(4, 3, name="conv")(inputs)
-    h = keras.layers.BatchNormalization(name="bn")(h)
+    kind = keras.layers.BatchNormalization if norm == "batch" else BatchRenormalization
+    h = kind(name="bn")(h)
     outputs = keras.layers.Dense(3, activation="softmax")(
         keras.layers.GlobalAveragePooling2D()(h))
     model = keras.Model(inputs, outputs)

@@ -119,7 +119,8 @@ def build_alexnet(model_name, cfg, *, groups=None, norm=None, lrn_style="paper",
             conv4, conv5); default the configuration's (2 for AlexNet); 1 is the dense layout.
             ZFNet has no split convolution, so it changes nothing there.
         norm: ``"lrn"`` (the paper's response normalisation after conv1 and conv2), ``"none"``,
-            or ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"`` after every convolution
+            or ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"`` after every convolution
             (before its ReLU) instead.
         lrn_style: ``"paper"`` (Krizhevsky's normalisation, b = a / (2 + 1e-4 sum a^2)^0.75,
             where the configuration's paper puts it: after the ReLU for AlexNet, after the

@@ -118,7 +118,8 @@ def build_densenet(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, norm="
             each convolution, torchvision's ``drop_rate``); no dropout before the classifier.
         drop_path_rate: accepted for a uniform interface; DenseNet has no residual branch, so
             only 0 is valid.
-        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``,
+            ``"batch_renorm"``, ``"weight"``.
         memory_efficient: recompute each dense layer's concatenation -> BN -> ReLU -> 1x1
             convolution in the backward pass instead of storing it (``norm="batch"`` only).
     """

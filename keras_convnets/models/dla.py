@@ -161,7 +161,7 @@ def build_dla(model_name, cfg, *, drop_path_rate=0.0, **kwargs):
         drop_path_rate: stochastic depth on every block's residual branch, rising linearly
             from 0 to this over the blocks (not in the paper; none by default).
         drop_rate: dropout before the classifier.
-        norm: the normalisation layers (batch, sync_batch, group, layer).
+        norm: the normalisation layers (batch, sync_batch, group, layer, batch_renorm, weight).
     """
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
 

@@ -99,7 +99,8 @@ def build_dpn(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, **kwargs):
         drop_rate: dropout before the classifier (timm's ``drop_rate``; the paper uses none).
         drop_path_rate: stochastic depth on the residual path's new channels of each block (not
             in the paper), rising linearly from 0 over the blocks; the dense path is kept.
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     _check_config(cfg)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)

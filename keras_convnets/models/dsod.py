@@ -102,7 +102,8 @@ def build_dsod(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, norm="batc
         drop_rate: dropout before the classifier.
         drop_path_rate: accepted for a uniform interface; DSOD's backbone has no residual
             branch, so only 0 is valid.
-        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``,
+            ``"batch_renorm"``, ``"weight"``.
         memory_efficient: each dense layer's concatenation -> BN -> ReLU -> 1x1 convolution
             recomputed in the backward pass (DenseNet's option; ``norm="batch"`` only).
     """

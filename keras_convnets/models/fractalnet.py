@@ -155,7 +155,8 @@ def build_fractalnet(model_name, cfg, *, local_drop_rate=0.0, global_drop_ratio=
             mini-batch; True: drawn for each sample.
         block_drop_rates: dropout after every convolution of a block: None, one rate, or one
             per block (the paper's CIFAR setting: (0, 0.1, 0.2, 0.3, 0.4)).
-        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``,
+            ``"batch_renorm"``, ``"weight"``.
 
     ``drop_rate`` (``build_model``'s dropout before the classifier) is 0 in the paper.
     """

@@ -136,7 +136,8 @@ def build_gunn(model_name, cfg, *, drop_rate=0.0, drop_path_rate=0.0, **kwargs):
         drop_rate: dropout before the classifier (the authors use none).
         drop_path_rate: stochastic depth on each segment's update (identity kept), rising
             linearly from 0 to this over the network's segment updates (the authors use none).
-        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"`` (the paper's), ``"sync_batch"``, ``"group"``, ``"layer"``,
+            ``"batch_renorm"``, ``"weight"``.
     """
     _check_config(cfg)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)

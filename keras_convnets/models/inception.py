@@ -373,7 +373,8 @@ def build_bninception(model_name, cfg, *, drop_rate=0.0, **kwargs):
     Architecture options:
         drop_rate: dropout before the classifier; default 0 (the paper removes dropout,
             Sec. 4.2.1).
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     drop_rate = check_rate("drop_rate", drop_rate)
 
@@ -528,7 +529,8 @@ def build_inception_v3(model_name, cfg, *, drop_rate=0.5, **kwargs):
             weighs its loss 0.4). Its 5x5 convolution needs a 17x17 Mixed_6e map: inputs of at
             least 299.
         drop_rate: dropout before the classifier (torchvision's 0.5).
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     drop_rate = check_rate("drop_rate", drop_rate)
 

@@ -308,7 +308,8 @@ def build_inception_v4(model_name, cfg, *, drop_rate=None, drop_path_rate=0.0,
             residual branch and refuses it.
         residual_scales: the A, B and C modules' residual scaling (Inception-ResNets only);
             default the configuration's (the release's 0.17, 0.10, 0.20).
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"`` (epsilon 1e-3).
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"`` (epsilon 1e-3).
     """
     what = "Inception-v4" if not cfg.residual else model_name
     drop_path_rate = check_drop_path(drop_path_rate, cfg.residual, what)

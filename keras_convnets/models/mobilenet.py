@@ -154,7 +154,8 @@ def build_mobilenet_v1(model_name, cfg, *, alpha=None, depth_multiplier=1, drop_
             ``dropout_keep_prob=0.999`` that keras.applications also keeps (the paper gives
             none; timm trains without).
         drop_path_rate: must be 0 -- v1 has no residual connections.
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     alpha = _check_alpha(cfg.alpha if alpha is None else alpha)
     check_positive_int("depth_multiplier", depth_multiplier)
@@ -254,7 +255,8 @@ def build_mobilenet_v2(model_name, cfg, *, alpha=None, drop_rate=None, drop_path
             torchvision).
         drop_path_rate: stochastic depth on the residual blocks, rising linearly over the
             blocks.
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     alpha = _check_alpha(cfg.alpha if alpha is None else alpha)
     drop_path_rate = check_drop_path(drop_path_rate, True, "MobileNetV2")
@@ -410,7 +412,8 @@ def build_mobilenet_v3(model_name, cfg, *, alpha=None, minimalistic=None, drop_r
         drop_rate: dropout before the classifier; default 0.2 (the paper's keep probability
             0.8, torchvision, Keras).
         drop_path_rate: stochastic depth on the residual blocks, rising linearly.
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     alpha = _check_alpha(cfg.alpha if alpha is None else alpha)
     minimalistic = cfg.minimalistic if minimalistic is None else bool(minimalistic)

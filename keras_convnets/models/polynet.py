@@ -158,7 +158,8 @@ def build_polynet(model_name, cfg, *, drop_rate=None, drop_path_rate=0.0,
             independently at a rate rising linearly from 0 over the modules.
         residual_scale_range: ``(first, last)`` residual scale, linear over the modules;
             default the release's ``(1.0, 0.7)``.
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     drop_rate = check_rate("drop_rate", cfg.drop_rate if drop_rate is None else drop_rate)
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)

@@ -81,7 +81,8 @@ def build_xception(model_name, cfg, *, drop_rate=None, drop_path_rate=0.0, **kwa
             (Section 4.3).
         drop_path_rate: stochastic depth on the residual branch of the twelve blocks (not in
             the paper), rising linearly over the blocks.
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
     """
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
     check_positive_int("middle_blocks", cfg.middle_blocks)

@@ -4,13 +4,18 @@ from ..backend import USE_LEGACY_KERAS, keras, tf
 
 
 def batch_norm_layers(model):
-    """Every BatchNormalization layer of ``model``, nested models and layers included."""
+    """Every batch-statistics layer of ``model`` (Keras' BatchNormalization and our
+    BatchRenormalization), nested models and layers included."""
+    from ..layers.batch_renorm import BatchRenormalization
+
     layers = model._flatten_layers(include_self=False, recursive=True)  # both Keras worlds
-    return [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    kinds = (keras.layers.BatchNormalization, BatchRenormalization)
+    return [layer for layer in layers if isinstance(layer, kinds)]
 
 
 class FreezeBatchNorm(keras.callbacks.Callback):
-    """Freezes every BatchNorm layer for the last ``last_epochs`` of ``epochs`` epochs.
+    """Freezes every BatchNorm (and batch renormalisation) layer for the last ``last_epochs`` of
+    ``epochs`` epochs.
 
     The SENet recipe (Hu et al., "Squeeze-and-Excitation Networks", arXiv:1709.01507, ILSVRC
     2017 entry): "BN parameters frozen for the last few epochs", so that training ends with the
