@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 def _import_everything():
     globals().pop("__getattr__", None)  # `from . import` below must not come back through it
-    from . import layers, saving, training, weights  # noqa: F401 - public submodules
+    from . import layers, saving, search, training, weights  # noqa: F401 - public submodules
     from .applications import aux_loss_weights, inference_model
     from .backend import USE_LEGACY_KERAS, describe as keras_description, keras
     from .features import feature_extractor
@@ -30,7 +30,8 @@ def _import_everything():
     from .registry import get_model, get_spec, list_models, model_info, register
 
     public = dict(
-        layers=layers, saving=saving, training=training, weights=weights, keras=keras,
+        layers=layers, saving=saving, search=search, training=training, weights=weights,
+        keras=keras,
         USE_LEGACY_KERAS=USE_LEGACY_KERAS, keras_description=keras_description,
         feature_extractor=feature_extractor, inference_model=inference_model,
         aux_loss_weights=aux_loss_weights, count_flops=count_flops, count_params=count_params,

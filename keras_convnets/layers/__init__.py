@@ -15,6 +15,7 @@ from .learned_group_conv import ChannelMask, LearnedGroupConv
 from .lrn import LocalResponseNormalization
 from .normalization import NORMS, normalization
 from .padded_max_pool import PaddedMaxPool2D
+from .padded_avg_pool import PaddedAveragePooling2D
 from .se_block import SEBlock
 from .shift import Shift
 from .context_encoding import ContextEncoding, se_loss, se_loss_targets
@@ -32,7 +33,8 @@ from .weight_norm import (ChannelBias, WeightNormConv2D, WeightNormDepthwiseConv
                           WeightNormSeparableConv2D)
 
 __all__ = ["ChannelSplit", "DropPath", "GroupConv2D", "SEBlock", "NORMS", "normalization",
-           "HardSigmoid", "HardSwish", "PaddedMaxPool2D", "LocalResponseNormalization",
+           "HardSigmoid", "HardSwish", "PaddedMaxPool2D", "PaddedAveragePooling2D",
+           "LocalResponseNormalization",
            "ChannelShuffle", "Shift", "FusedBatchNormalization", "DenseBottleneck",
            "FractalJoin", "FractalColumnSampler", "ChannelGather", "LearnedGroupConv",
            "ChannelMask", "ContextModule", "DilatedResidual",

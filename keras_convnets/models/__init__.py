@@ -7,6 +7,7 @@ from . import (alexnet, condensenet, deep_roots, densenet, dla, dmrnet, dpn,  # 
                dsod, fractalnet, gunn, igc, inception, inception_v4, mobilenet, polynet,
                resnet, shiftnet, shufflenet, vgg, xception)
 from . import drn  # noqa: F401
+from . import nasnet  # noqa: F401
 from ..registry import all_specs
 
 #: Every public builder, by its function name.

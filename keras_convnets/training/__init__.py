@@ -14,7 +14,8 @@ from .job import summary_line, train
 from .optimizers import LARS, RMSprop, SGD
 from .recipe import DEFAULT as DEFAULT_RECIPE, Recipe, list_recipes, load_recipe
 from .schedules import WarmupSchedule, linear_scaling
+from .scheduled_drop_path import ScheduledDropPath
 
 __all__ = ["train", "summary_line", "strategy", "worker_info", "STRATEGIES", "multiworker_fix",
            "SGD", "LARS", "RMSprop", "WarmupSchedule", "linear_scaling", "FreezeBatchNorm",
-           "EpochRecorder", "AverageMovingStatistics", "GradNorm", "Recipe", "DEFAULT_RECIPE", "load_recipe", "list_recipes"]
+           "EpochRecorder", "AverageMovingStatistics", "GradNorm", "ScheduledDropPath", "Recipe", "DEFAULT_RECIPE", "load_recipe", "list_recipes"]
