@@ -28,7 +28,12 @@ of the same architecture, ``torch``: the timm/torchvision reference our weights 
   outputs, float32 and int8 (calibrated on random images: fine for latency, not for accuracy),
   on the LiteRT interpreter with the same thread count.
 - achieved GFLOP/s: ``count_flops(model)`` (2 x multiply-adds per image) x images/s at the
-  throughput batch, also as a fraction of :func:`matmul_peak` measured in the same run.
+  throughput batch, also as a fraction of :func:`matmul_peak` measured in the same run and of
+  the CPU's theoretical float32 peak, :func:`fp32_peak` (cores x FMA units x SIMD lanes x 2 x
+  clock, from /proc/cpuinfo).
+
+:func:`input_pipeline` (``keras-convnets benchmark --input-pipeline``) times the training input
+pipeline alone on a generated folder of JPEG files next to a model's training step.
 
 Timing is interleaved: after warm-up, each round calls every side once (the order rotating), so
 load from other processes on a shared machine hits all sides alike; the torch side runs in a
@@ -43,6 +48,7 @@ import gc
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -246,6 +252,130 @@ def matmul_peak(size=2048, repeats=10, warmup=2):
     flops = 2.0 * size ** 3
     return {"gflops": flops / median(times) / 1e9, "size": size,
             "gflops_best": flops / min(times) / 1e9, **summarize(times)}
+
+
+def parse_cpuinfo(text):
+    """The processor blocks of a /proc/cpuinfo text: one dict (field -> value) per CPU."""
+    processors = []
+    for block in text.strip().split("\n\n"):
+        entry = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                entry[key.strip()] = value.strip()
+        if "processor" in entry:
+            processors.append(entry)
+    return processors
+
+
+#: Intel model numbers (family 6) of client cores with AVX-512 and one 512-bit FMA unit
+_INTEL_AVX512_CLIENT = {102, 125, 126, 140, 141, 167}  # Cannon/Ice/Tiger/Rocket Lake
+_INTEL_SKYLAKE_SERVER = 85  # Skylake-SP / Cascade Lake / Cooper Lake
+
+
+def _fma_units(vendor, family, model, name, flags):
+    """``(FMA units per core at the widest SIMD width, the assumption in words)``."""
+    if "fma" not in flags:
+        return 1, ("no FMA instructions: one vector add and one vector multiply per cycle, "
+                   "counted as one FMA unit")
+    if vendor == "AuthenticAMD":
+        if family == 0x17 and model < 0x30:
+            return 1, ("AMD Zen/Zen+ (family 17h, model < 30h): two 128-bit FMA pipes, i.e. "
+                       "one 256-bit FMA per cycle")
+        if family == 0x19 and "avx512f" in flags:
+            return 1, ("AMD Zen 4 (family 19h with AVX-512): two 256-bit FMA pipes run a "
+                       "512-bit FMA in two halves, i.e. one 512-bit FMA per cycle")
+        if family == 0x1A and "avx512f" in flags:
+            return 2, ("AMD Zen 5 (family 1Ah): two 512-bit FMA pipes (the server cores' full "
+                       "512-bit datapath)")
+        return 2, f"AMD family {family:x}h (Zen 2/3 class): two 256-bit FMA pipes per core"
+    if vendor == "GenuineIntel" and "avx512f" in flags:
+        if family == 6 and model in _INTEL_AVX512_CLIENT and "Xeon" not in name:
+            return 1, f"Intel client core with AVX-512 (model {model}): one 512-bit FMA unit"
+        if family == 6 and model == _INTEL_SKYLAKE_SERVER and re.search(
+                r"Bronze|Silver|Gold 5(?!122)\d{3}", name):
+            return 1, (f"{name}: Skylake/Cascade Lake Bronze/Silver/Gold 5xxx have one "
+                       f"512-bit FMA unit")
+        return 2, ("Intel Xeon with AVX-512: two 512-bit FMA units per core (ports 0+1 fused "
+                   "and port 5; Skylake-SP Gold 6xxx/Platinum and every later Xeon Scalable)")
+    if vendor == "GenuineIntel":
+        return 2, "Intel with AVX2 and FMA (Haswell and later): two 256-bit FMA units per core"
+    return 1, f"unknown CPU vendor {vendor!r}: one FMA unit per core assumed"
+
+
+def fp32_peak(cpuinfo=None, cpus=None, clock_ghz=None):
+    """The theoretical float32 peak of the CPUs this process may use, from what the machine
+    reports: physical cores x FMA units per core x SIMD lanes (float32) x 2 (an FMA is a
+    multiply and an add) x clock.
+
+    ``cpuinfo``: a /proc/cpuinfo text (default: this machine's); ``cpus``: the logical CPU
+    numbers the process may run on (default: ``os.sched_getaffinity(0)``). Physical cores are
+    the distinct ``(physical id, core id)`` pairs among those CPUs, so two hyperthreads of one
+    core count once (a core's FMA units are shared by its threads); without ``core id`` fields
+    every logical CPU counts as a core. SIMD lanes: 16 with ``avx512f``, 8 with ``avx``/``avx2``,
+    4 with SSE. FMA units per core are not reported by the CPU: they are looked up from the
+    vendor, family, model and model name (see ``assumptions``). Clock: the GHz in the model
+    name (Intel's nominal clock) if there is one, else ``cpu MHz`` -- on a virtual machine the
+    nominal (TSC) clock; turbo clocks above it can make a measured rate exceed this figure.
+    ``clock_ghz`` (or the environment variable ``KERAS_CONVNETS_CPU_GHZ``) gives the clock
+    instead, e.g. a known all-core turbo.
+
+    Returns a dict: ``gflops``, ``cores``, ``logical_cpus``, ``threads_per_core``, ``simd``,
+    ``lanes``, ``fma_units``, ``flops_per_cycle`` (per core), ``clock_ghz``,
+    ``clock_source``, ``formula`` and ``assumptions`` (sentences).
+    """
+    if cpuinfo is None:
+        with open("/proc/cpuinfo") as f:
+            cpuinfo = f.read()
+    processors = parse_cpuinfo(cpuinfo)
+    if not processors:
+        raise ValueError("fp32_peak: the cpuinfo text has no 'processor' entries.")
+    if cpus is None:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    used = [p for p in processors if cpus is None or int(p["processor"]) in cpus] or processors
+    first = used[0]
+    flags = set(first.get("flags", "").split())
+    assumptions = []
+    if all("core id" in p for p in used):
+        cores = len({(p.get("physical id", "0"), p["core id"]) for p in used})
+        assumptions.append(
+            f"{len(used)} logical CPU(s) usable (sched_getaffinity) on {cores} physical "
+            f"core(s) (distinct physical id/core id; siblings {first.get('siblings', '?')}, "
+            f"cpu cores {first.get('cpu cores', '?')} per package)")
+    else:
+        cores = len(used)
+        assumptions.append(f"no 'core id' fields: each of the {cores} logical CPUs counted as "
+                           f"a physical core")
+    simd, lanes = next(((f, n) for f, n in (("avx512f", 16), ("avx2", 8), ("avx", 8),
+                                            ("sse2", 4)) if f in flags), ("scalar", 1))
+    vendor = first.get("vendor_id", "")
+    name = first.get("model name", "")
+    try:
+        family, model = int(first.get("cpu family", 0)), int(first.get("model", 0))
+    except ValueError:
+        family = model = 0
+    units, why = _fma_units(vendor, family, model, name, flags)
+    assumptions.append(why)
+    named = re.search(r"@\s*([\d.]+)\s*GHz", name)
+    clock_ghz = clock_ghz or os.environ.get("KERAS_CONVNETS_CPU_GHZ")
+    if clock_ghz:
+        clock, source = float(clock_ghz), "the clock given (clock_ghz / KERAS_CONVNETS_CPU_GHZ)"
+    elif named:
+        clock, source = float(named.group(1)), "the model name's nominal clock"
+    elif first.get("cpu MHz"):
+        clock, source = float(first["cpu MHz"]) / 1e3, "cpu MHz in /proc/cpuinfo"
+    else:
+        raise ValueError("fp32_peak: the cpuinfo text gives no clock (no '@ x.xGHz' in the "
+                         "model name, no 'cpu MHz').")
+    assumptions.append(f"clock {clock:.2f} GHz from {source}; turbo may run above it")
+    per_cycle = units * lanes * 2
+    return {"gflops": cores * per_cycle * clock, "cores": cores, "logical_cpus": len(used),
+            "threads_per_core": len(used) / cores, "simd": simd, "lanes": lanes,
+            "fma_units": units, "flops_per_cycle": per_cycle, "clock_ghz": clock,
+            "clock_source": source, "cpu": name,
+            "formula": f"{cores} cores x {units} FMA units x {lanes} lanes x 2 x "
+                       f"{clock:.2f} GHz",
+            "assumptions": assumptions}
 
 
 # ----------------------------------------------------------------------------- Keras sides
@@ -460,7 +590,31 @@ def _warmup(side, calls, metrics):
     return peak.delta / 2**20
 
 
-def _tflite_latencies(sides, image_size, threads, repeats, quantizations, log):
+TFLITE_GAP_S = 0.005
+
+
+def _gapped_invoke(interpreter, gap=TFLITE_GAP_S):
+    """A call for :func:`interleave` that sleeps ``gap`` seconds (untimed), then times one
+    ``interpreter.invoke()`` and returns its seconds.
+
+    The gap is there because XNNPACK's worker threads spin for a while after a call: on a
+    2-core machine, interleaved interpreters called back to back slow each other's next call
+    (engineer D's finding, docs/benchmarks/tflite_int8.md, which times with the same 5 ms)."""
+    def call():
+        if gap:
+            time.sleep(gap)
+        start = time.perf_counter()
+        interpreter.invoke()
+        return time.perf_counter() - start
+
+    return call
+
+
+def _tflite_latencies(sides, image_size, threads, repeats, quantizations, log,
+                      gap=TFLITE_GAP_S):
+    """Batch-1 ``invoke()`` latencies per quantisation and side, interleaved over ``repeats``
+    rounds, each call ``gap`` seconds (untimed) after the previous one -- see
+    :func:`_gapped_invoke` and docs/benchmarks/tflite_int8.md."""
     from ai_edge_litert.interpreter import Interpreter
 
     from .optimize import tflite
@@ -493,7 +647,7 @@ def _tflite_latencies(sides, image_size, threads, repeats, quantizations, log):
             interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
             for _ in range(2):
                 interpreter.invoke()
-            invokers.append(Side(side.label, {"invoke": interpreter.invoke}, {}))
+            invokers.append(Side(side.label, {"invoke": _gapped_invoke(interpreter, gap)}, {}))
             sizes[side.label] = {"convert_s": convert_s, "bytes": len(blob)}
         if invokers:
             times = interleave(invokers, "invoke", repeats)
@@ -511,7 +665,7 @@ def _default_log(message):
 def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_size=None,
                     warmup=2, threads=None, tflite=QUANTIZATIONS, tflite_against_keras=True,
                     metrics=METRICS, torch_worker=None, peak_gflops=None, builder=None,
-                    options=None, log=_default_log):
+                    options=None, fp32_peak_gflops=None, log=_default_log):
     """Benchmarks one registered model against the references in ``against``.
 
     Args:
@@ -527,6 +681,8 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
         metrics: a subset of ``METRICS``.
         torch_worker: a running :class:`TorchWorker` to reuse (else one is started if needed).
         peak_gflops: the machine's matmul peak, for the fraction-of-peak figures.
+        fp32_peak_gflops: the CPU's theoretical float32 peak (:func:`fp32_peak`), for the
+            ``fp32_peak_fraction`` figures.
         builder: build ``builder(input_shape=..., classes=...)`` instead of the registry's
             builder (e.g. ``spec.builder.tiny``), still named ``name``.
         options: builder options of our side (a layout variant, e.g.
@@ -536,7 +692,8 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
     Returns:
         A dict: ``sides`` (per side: construction, memory, params, FLOPs), ``times``
         (metric -> side -> summary), ``ratios`` (reference -> metric -> :func:`speed_ratio`),
-        ``throughput_ips``, ``gflops``, ``peak_fraction``, ``tflite``, ``notes``.
+        ``throughput_ips``, ``gflops``, ``peak_fraction``, ``fp32_peak_fraction``,
+        ``tflite``, ``notes``.
     """
     from .registry import get_spec
 
@@ -638,6 +795,10 @@ def benchmark_model(name, *, against=AGAINST, batch_size=16, repeats=5, image_si
                 record["peak_gflops"] = peak_gflops
                 record["peak_fraction"] = {label: g / peak_gflops
                                            for label, g in record["gflops"].items()}
+            if fp32_peak_gflops:
+                record["fp32_peak_gflops"] = fp32_peak_gflops
+                record["fp32_peak_fraction"] = {label: g / fp32_peak_gflops
+                                                for label, g in record["gflops"].items()}
         if tflite:
             tf_sides = [s for s in sides if s.label == "ours" or
                         (s.label == "keras" and tflite_against_keras)]
@@ -698,7 +859,17 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
     if peak:
         results["peak"] = matmul_peak()
         log(f"matmul peak: {results['peak']['gflops']:.1f} GFLOP/s")
+        try:
+            results["fp32_peak"] = fp32_peak()
+        except (OSError, ValueError) as exc:  # no /proc/cpuinfo, or one without a clock
+            log(f"no theoretical FP32 peak: {exc}")
+        else:
+            results["peak"]["fp32_peak_fraction"] = (results["peak"]["gflops"]
+                                                     / results["fp32_peak"]["gflops"])
+            log(f"theoretical FP32 peak: {results['fp32_peak']['gflops']:.1f} GFLOP/s "
+                f"({results['fp32_peak']['formula']})")
     peak_gflops = results.get("peak", {}).get("gflops")
+    fp32_gflops = results.get("fp32_peak", {}).get("gflops")
     worker = TorchWorker() if "torch" in against and models else None
     try:
         for text, name, options in models:
@@ -708,7 +879,8 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
                     image_size=image_size, warmup=warmup, threads=threads,
                     tflite=tflite if tflite_models is None or text in tflite_models else (),
                     tflite_against_keras=tflite_against_keras, metrics=metrics,
-                    torch_worker=worker, peak_gflops=peak_gflops, options=options, log=log))
+                    torch_worker=worker, peak_gflops=peak_gflops, options=options,
+                    fp32_peak_gflops=fp32_gflops, log=log))
             except (MemoryError, RuntimeError, tf.errors.OpError) as exc:
                 log(f"{text}: skipped: {exc}")
                 results["models"].append({"name": variant_label(name, options),
@@ -737,6 +909,193 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
     return results
 
 
+# ----------------------------------------------------------------------------- input pipeline
+
+#: the issue's target: the input pipeline alone delivers this many times the training rate
+PIPELINE_TARGET = 3.0
+
+
+def make_jpeg_folder(path, images=128, classes=4, size=(350, 400), seed=0, quality=90):
+    """Writes ``images`` JPEG files, ``path/class_<k>/<i>.jpg`` round-robin over ``classes``
+    folders, and returns their paths.
+
+    Each image is natural-looking noise: random colour fields at 4, 16 and 64 cells per side,
+    upscaled (bicubic) and summed with falling amplitude (most energy at low frequencies, as in
+    photographs), plus grain (per-pixel noise, mostly in brightness), so the files compress
+    like photographs rather than flat colour: about 90 KB at quality 90, near ImageNet's
+    ~110 KB. Sizes vary by up to +-15 % around ``size`` (height, width; ImageNet's photographs
+    average about 400x350). Nothing is downloaded.
+    """
+    check = [int(images) >= 1, int(classes) >= 1, len(size) == 2 and min(size) >= 8]
+    if not all(check):
+        raise ValueError(f"make_jpeg_folder: `images` and `classes` must be >= 1 and `size` "
+                         f"(height, width) >= 8; got {images!r}, {classes!r}, {size!r}.")
+    rng = np.random.default_rng(seed)
+    paths = []
+    for c in range(int(classes)):
+        os.makedirs(os.path.join(path, f"class_{c}"), exist_ok=True)
+    for i in range(int(images)):
+        height, width = (max(8, int(s * rng.uniform(0.85, 1.15))) for s in size)
+        image = np.zeros((height, width, 3), np.float32)
+        for cells, amplitude in ((4, 1.0), (16, 0.35), (64, 0.12)):
+            coarse = rng.uniform(-1, 1, (1, cells, max(1, cells * width // height), 3))
+            image += amplitude * tf.image.resize(coarse.astype("float32"), (height, width),
+                                                 method="bicubic")[0].numpy()
+        image = (image - image.min()) / (np.ptp(image) + 1e-6) * 255
+        image += rng.normal(0, 30, (height, width, 1)) + rng.normal(0, 10, image.shape)
+        image = np.clip(image, 0, 255)
+        file = os.path.join(path, f"class_{i % int(classes)}", f"{i:05d}.jpg")
+        with open(file, "wb") as f:
+            f.write(tf.io.encode_jpeg(image.astype(np.uint8), quality=quality).numpy())
+        paths.append(file)
+    return paths
+
+
+def input_pipeline(model="resnet50", *, image_size=224, batch_size=16, augment="inception",
+                   images=256, classes=4, directory=None, batches=32, repeats=3, warmup=1,
+                   cache=True, threads=None, seed=0, log=_default_log):
+    """Images/s of the input pipeline alone next to ``model``'s training images/s.
+
+    The pipeline is :func:`keras_convnets.data.pipeline` on the training split of a folder of
+    real JPEG files -- ``directory`` (class folders), or ``images`` files that
+    :func:`make_jpeg_folder` writes into a temporary folder -- with ``augment`` at
+    ``image_size``: read, decode (inside the crop window), crop, resize, flip, batch, prefetch.
+    It is iterated with no model: each round makes a fresh iterator (so nothing prefetched
+    while the model ran counts), takes its first batch untimed (start-up) and times the next
+    ``batches`` -- at most the few batches the pipeline buffered meanwhile come early.
+    ``cache``: also time the pipeline from the decoded in-memory cache (the streamed,
+    decode-every-image figure is the headline: a dataset too large to cache gets that). The
+    model's rate is the benchmark's training step (:func:`training_step`: one SGD step on a
+    random batch of ``batch_size``) at ``image_size``. Rounds interleave the sides;
+    images/s are medians over ``repeats`` rounds, ``ratio`` = pipeline / training images/s
+    (the issue's target: >= ``PIPELINE_TARGET``).
+    """
+    from . import data
+    from .registry import get_spec
+
+    spec = get_spec(model)
+    for argument, value in (("image_size", image_size), ("batch_size", batch_size),
+                            ("batches", batches), ("repeats", repeats)):
+        if int(value) < 1:
+            raise ValueError(f"`{argument}` must be >= 1; got {value!r}.")
+    if int(image_size) < spec.min_size:
+        raise ValueError(f"`image_size` must be >= {spec.min_size} for {spec.name}; got "
+                         f"{image_size}.")
+    threads = set_threads(threads)
+    started = time.perf_counter()
+    record = {"model": spec.name, "image_size": int(image_size), "batch_size": int(batch_size),
+              "augment": augment, "batches": int(batches), "repeats": int(repeats),
+              "warmup": int(warmup), "threads": threads, "target": PIPELINE_TARGET}
+    temporary = None
+    if directory is None:
+        temporary = tempfile.TemporaryDirectory(prefix="keras_convnets_jpegs_")
+        directory = temporary.name
+        start = time.perf_counter()
+        make_jpeg_folder(directory, images=images, classes=classes, seed=seed)
+        log(f"wrote {images} JPEG files in {time.perf_counter() - start:.1f}s")
+    try:
+        dataset = data.load_dataset(directory, image_size=int(image_size), augment=augment,
+                                    seed=seed, cache=False)
+        files = dataset.files[0]
+        sizes = [os.path.getsize(p) for p in files.paths]
+        shapes = [tuple(int(v) for v in tf.io.extract_jpeg_shape(tf.io.read_file(p))[:2])
+                  for p in files.paths[:64] if p.lower().endswith((".jpg", ".jpeg"))]
+        record["files"] = {
+            "directory": None if temporary else directory, "generated": temporary is not None,
+            "train_files": len(files), "classes": dataset.classes,
+            "mean_kb": float(np.mean(sizes)) / 1024,
+            "mean_height_width": [float(np.mean([s[i] for s in shapes])) for i in (0, 1)]
+            if shapes else None}
+
+        def stream(split):
+            return data.pipeline(split, batch_size=int(batch_size), image_size=int(image_size),
+                                 training=True, augment=augment, seed=seed)
+
+        def pull(pipeline_dataset):
+            iterator = iter(pipeline_dataset)
+            next(iterator)  # start-up (threads, the first batch): once per fit, not timed
+            start = time.perf_counter()
+            for _ in range(int(batches)):
+                next(iterator)
+            seconds = time.perf_counter() - start
+            del iterator
+            return seconds
+
+        sides = [Side("stream", {"run": lambda s=stream(files): pull(s)}, {})]
+        if cache:
+            cached = data.ImageFiles(files.paths, files.labels, files.class_names, cache=True)
+            start = time.perf_counter()
+            cached.decoded()
+            record["cache_fill_s"] = time.perf_counter() - start
+            sides.append(Side("cached", {"run": lambda s=stream(cached): pull(s)}, {}))
+        size = int(image_size)
+        train_side = _keras_side("train", lambda: spec.builder(
+            weights=None, input_shape=(size, size, 3), classes=1000), size, int(batch_size), 1000)
+        record["params"] = train_side.info["params"]
+        sides.append(Side("train", {"run": train_side.calls["train"]}, train_side.info,
+                          model=train_side.model))
+        log(f"{spec.name}: built in {train_side.info['construction_s']:.1f}s; warming up")
+        for side in sides:
+            for _ in range(int(warmup)):
+                side.calls["run"]()
+        times = interleave(sides, "run", int(repeats))
+        per_call = {"stream": batches * batch_size, "cached": batches * batch_size,
+                    "train": batch_size}
+        record["times"] = {label: summarize(t) for label, t in times.items()}
+        record["images_per_s"] = {label: per_call[label] / median(t)
+                                  for label, t in times.items()}
+        ips = record["images_per_s"]
+        record["ratio"] = ips["stream"] / ips["train"]
+        rounds = [(per_call["stream"] / s) / (batch_size / t)
+                  for s, t in zip(times["stream"], times["train"])]
+        record["ratio_rounds"] = {"low": min(rounds), "high": max(rounds)}
+        if "cached" in ips:
+            record["ratio_cached"] = ips["cached"] / ips["train"]
+        record["meets_target"] = record["ratio"] >= PIPELINE_TARGET
+        log(", ".join(f"{label} {v:.1f} img/s" for label, v in ips.items())
+            + f"; pipeline / training {record['ratio']:.1f}x")
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
+        keras.backend.clear_session()
+        gc.collect()
+    record["wall_s"] = time.perf_counter() - started
+    return record
+
+
+def run_input_pipeline(model="resnet50", *, peak=True, log=_default_log, **kwargs):
+    """:func:`input_pipeline` with the machine's facts (and its FP32 peak) around it: the
+    results dict that ``keras-convnets benchmark --input-pipeline`` writes."""
+    results = {"machine": machine_info()}
+    if peak:
+        results["fp32_peak"] = fp32_peak()
+    results["input_pipeline"] = input_pipeline(model, log=log, **kwargs)
+    results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def format_input_pipeline(record):
+    """A short plain-text summary of an :func:`input_pipeline` record (for the CLI)."""
+    ips, files = record["images_per_s"], record["files"]
+    lines = [f"input pipeline: {files['train_files']} JPEG files "
+             f"({'generated, ' if files['generated'] else ''}mean {files['mean_kb']:.0f} KB"
+             + (f", {files['mean_height_width'][0]:.0f}x{files['mean_height_width'][1]:.0f} px"
+                if files.get("mean_height_width") else "")
+             + f"), augment {record['augment']!r}, {record['image_size']} px, batch "
+               f"{record['batch_size']}, {record['threads']} threads, median of "
+               f"{record['repeats']}",
+             f"  pipeline, decoding every image  {ips['stream']:8.1f} images/s"]
+    if "cached" in ips:
+        lines.append(f"  pipeline, decoded cache         {ips['cached']:8.1f} images/s "
+                     f"(filled in {record['cache_fill_s']:.1f}s)")
+    lines.append(f"  {record['model']} training step  {ips['train']:8.1f} images/s")
+    lines.append(f"  pipeline / training: {record['ratio']:.1f}x (rounds "
+                 f"{record['ratio_rounds']['low']:.1f}-{record['ratio_rounds']['high']:.1f}; "
+                 f"target >= {record['target']:.0f}x: "
+                 f"{'met' if record['meets_target'] else 'NOT met'})")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- CLI summary
 
 def format_summary(record):
@@ -758,8 +1117,12 @@ def format_summary(record):
         lines.append(f"  tflite {quantization:<7}" + "  ".join(cells))
     if "gflops" in record:
         text = f"  GFLOP/s    ours {record['gflops']['ours']:.1f}"
-        if "peak_fraction" in record:
-            text += f" ({record['peak_fraction']['ours'] * 100:.0f}% of matmul peak)"
+        fractions = [f"{record[key]['ours'] * 100:.0f}% of {what}"
+                     for key, what in (("peak_fraction", "matmul peak"),
+                                       ("fp32_peak_fraction", "theoretical FP32 peak"))
+                     if key in record]
+        if fractions:
+            text += f" ({', '.join(fractions)})"
         lines.append(text)
     for note in record["notes"]:
         lines.append(f"  note: {note}")

@@ -1,4 +1,4 @@
-"""The ``keras-convnets`` command: list, summary, train, port, export, benchmark.
+"""The ``keras-convnets`` command: list, summary, train, port, export, benchmark, search.
 
 ``--help`` and ``list`` answer without starting TensorFlow (``list`` reads the registry's index,
 ``model_index.json``); the other commands load it with its C++ start-up lines (oneDNN, CUDA
@@ -14,7 +14,7 @@ import shlex
 import sys
 import tempfile
 
-COMMANDS = ("list", "summary", "train", "port", "export", "benchmark")
+COMMANDS = ("list", "summary", "train", "port", "export", "benchmark", "search")
 
 
 def _format_count(n):
@@ -107,6 +107,10 @@ def cmd_export(args):
 def cmd_benchmark(args):
     from . import benchmark
 
+    if args.input_pipeline:
+        return _benchmark_input_pipeline(args)
+    if not args.names:
+        raise ValueError("`benchmark` needs at least one model NAME (or --input-pipeline).")
     results = benchmark.run(
         args.names, against=args.against, batch_size=args.batch_size, repeats=args.repeats,
         image_size=args.image_size, warmup=args.warmup,
@@ -115,10 +119,50 @@ def cmd_benchmark(args):
         print(benchmark.format_summary(record))
     if "peak" in results:
         print(f"matmul peak: {results['peak']['gflops']:.1f} GFLOP/s")
+    if "fp32_peak" in results:
+        print(f"theoretical FP32 peak: {results['fp32_peak']['gflops']:.1f} GFLOP/s "
+              f"({results['fp32_peak']['formula']})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
         print(f"wrote {args.json}")
+    return 0
+
+
+def _benchmark_input_pipeline(args):
+    from . import benchmark
+
+    if len(args.names) > 1:
+        raise ValueError(f"`benchmark --input-pipeline` trains one model; got {args.names}.")
+    results = benchmark.run_input_pipeline(
+        args.names[0] if args.names else "resnet50", image_size=args.image_size or 224,
+        batch_size=args.batch_size, augment=args.augment, images=args.images,
+        classes=args.classes, directory=args.dataset, batches=args.pipeline_batches,
+        repeats=args.repeats, warmup=args.warmup, log=lambda message: None)
+    print(benchmark.format_input_pipeline(results["input_pipeline"]))
+    if "fp32_peak" in results:
+        print(f"theoretical FP32 peak: {results['fp32_peak']['gflops']:.1f} GFLOP/s "
+              f"({results['fp32_peak']['formula']})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_search(args):
+    from .search import darts
+
+    result = darts.search(
+        epochs=args.epochs, seed=args.seed, filters=args.filters, cells=args.cells,
+        batch_size=args.batch_size, image_size=args.image_size, limit=args.limit,
+        output=args.output or (None if args.out_dir else "genotype.json"),
+        out_dir=args.out_dir, verbose=args.verbose)
+    epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+    print(f"searched {epochs} in {result.seconds:.0f} s; wrote {result.output}"
+          + (f" (and search.json in {args.out_dir})" if args.out_dir else "")
+          + f"; build its network with kc.get_model('darts_cifar', "
+          f"genotype={result.output!r}, classes=10, input_shape=(32, 32, 3))")
     return 0
 
 
@@ -182,7 +226,9 @@ def build_parser(argv=()):
 
     p = commands.add_parser(
         "benchmark", help="time models against keras.applications or timm/torchvision (CPU)")
-    p.add_argument("names", nargs="+", metavar="NAME", help="registered model names")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="registered model names (with --input-pipeline: the model whose "
+                        "training rate the pipeline is compared with, default resnet50)")
     p.add_argument("--batch-size", type=int, default=16, help="throughput and training batch")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="warm-up calls per measurement")
@@ -191,7 +237,43 @@ def build_parser(argv=()):
                    help="reference to compare with (timm: timm/torchvision in a subprocess)")
     p.add_argument("--no-tflite", action="store_true", help="skip TFLite float32/int8 latency")
     p.add_argument("--json", help="write every measurement to this JSON file")
+    p.add_argument("--input-pipeline", action="store_true",
+                   help="time the training input pipeline alone (read, decode, crop, augment, "
+                        "batch) on a generated folder of JPEG files next to the model's "
+                        "training step (224 px unless --image-size)")
+    p.add_argument("--dataset", metavar="DIR",
+                   help="with --input-pipeline: a folder of class folders of images to read "
+                        "instead of the generated JPEG files")
+    p.add_argument("--images", type=int, default=256,
+                   help="with --input-pipeline: JPEG files to generate (~400x350 px)")
+    p.add_argument("--classes", type=int, default=4,
+                   help="with --input-pipeline: class folders to generate")
+    p.add_argument("--augment", default="inception",
+                   choices=["none", "flip_crop", "crop", "inception"],
+                   help="with --input-pipeline: the training augmentation")
+    p.add_argument("--pipeline-batches", type=int, default=32,
+                   help="with --input-pipeline: batches timed per round")
     p.set_defaults(func=cmd_benchmark)
+
+    p = commands.add_parser(
+        "search", help="differentiable architecture search (DARTS) on the embedded digits")
+    p.add_argument("method", choices=["darts"], help="the search (DARTS, first order)")
+    p.add_argument("--epochs", type=int, default=6, help="search epochs (the defaults are "
+                   "tools/darts_digits_experiment.py's search: ~5 min on 2 shared cores)")
+    p.add_argument("--seed", type=int, default=0, help="split, initialisation, batch order")
+    p.add_argument("--filters", type=int, default=8, help="first cells' channels per node "
+                   "(even; DARTS: 16)")
+    p.add_argument("--cells", type=int, default=5, help="cells (reductions at 1/3 and 2/3; "
+                   "DARTS: 8)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=16,
+                   help="the digits' size in the search (8x8 scans, upscaled)")
+    p.add_argument("--limit", type=int, help="images per split (quick checks)")
+    p.add_argument("--output", help="the genotype JSON (default: genotype.json, or "
+                   "OUT_DIR/genotype.json)")
+    p.add_argument("--out-dir", help="also write search.json (alphas, history) there")
+    p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))
+    p.set_defaults(func=cmd_search)
     return parser
 
 

@@ -218,3 +218,90 @@ def test_training_memory_tool_measures_each_variant_in_its_own_process(tmp_path)
     assert all(v["peak_mb"] > 0 and v["step_ms"] > 0 for v in (plain, efficient))
     text = out.read_text()
     assert "| densenetbc100_k12 | 32 | 4 |" in text and "+0% |" in text and "1.00x |" in text
+
+
+def _cpuinfo(name, flags, cores, vendor="GenuineIntel", family=6, model=85, mhz="2000.000",
+             smt=1):
+    """A fabricated /proc/cpuinfo: ``cores`` cores of ``smt`` threads each."""
+    blocks = []
+    for cpu in range(cores * smt):
+        blocks.append("\n".join([
+            f"processor\t: {cpu}", f"vendor_id\t: {vendor}", f"cpu family\t: {family}",
+            f"model\t\t: {model}", f"model name\t: {name}", f"cpu MHz\t\t: {mhz}",
+            "physical id\t: 0", f"siblings\t: {cores * smt}", f"core id\t\t: {cpu % cores}",
+            f"cpu cores\t: {cores}", f"flags\t\t: fpu sse sse2 {flags}"]))
+    return "\n\n".join(blocks) + "\n"
+
+
+def test_fp32_peak_arithmetic_on_fabricated_cpuinfo(monkeypatch):
+    monkeypatch.delenv("KERAS_CONVNETS_CPU_GHZ", raising=False)
+    avx512 = "avx avx2 fma avx512f avx512dq"
+    # Intel Xeon Gold 6148 @ 2.40GHz (Skylake-SP, two AVX-512 FMA units): the name's clock
+    peak = benchmark.fp32_peak(_cpuinfo("Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", avx512, 2),
+                               cpus={0, 1})
+    assert (peak["cores"], peak["fma_units"], peak["lanes"], peak["clock_ghz"]) == (2, 2, 16, 2.4)
+    assert peak["gflops"] == pytest.approx(2 * 2 * 16 * 2 * 2.4) and peak["simd"] == "avx512f"
+    assert peak["flops_per_cycle"] == 64 and "2 cores x 2 FMA units x 16 lanes" in peak["formula"]
+    # Gold 5118: one AVX-512 FMA unit
+    assert benchmark.fp32_peak(_cpuinfo("Intel(R) Xeon(R) Gold 5118 CPU @ 2.30GHz", avx512, 2),
+                               cpus={0, 1})["fma_units"] == 1
+    # AMD EPYC Zen 3 (family 19h, AVX2): two 256-bit FMA pipes, the clock from cpu MHz
+    zen3 = dict(vendor="AuthenticAMD", family=25, model=1, mhz="2450.000")
+    peak = benchmark.fp32_peak(_cpuinfo("AMD EPYC 7B13", "avx avx2 fma", 2, **zen3),
+                               cpus={0, 1})
+    assert peak["gflops"] == pytest.approx(2 * 2 * 8 * 2 * 2.45) and peak["lanes"] == 8
+    assert peak["clock_source"] == "cpu MHz in /proc/cpuinfo"
+    # the same two logical CPUs as hyperthreads of ONE core: the core's FMA units count once
+    peak = benchmark.fp32_peak(_cpuinfo("AMD EPYC 7B13", "avx avx2 fma", 1, smt=2, **zen3),
+                               cpus={0, 1})
+    assert (peak["cores"], peak["logical_cpus"], peak["threads_per_core"]) == (1, 2, 2.0)
+    assert peak["gflops"] == pytest.approx(2 * 8 * 2 * 2.45)
+    # Zen 4 runs AVX-512 on 256-bit pipes: one 512-bit FMA per cycle
+    zen4 = dict(zen3, model=17)
+    assert benchmark.fp32_peak(_cpuinfo("AMD EPYC 9B14", "avx2 fma avx512f", 4, **zen4),
+                               cpus={0, 1})["gflops"] == pytest.approx(2 * 1 * 16 * 2 * 2.45)
+    # only the CPUs the process may use count; no 'core id': each logical CPU is a core
+    text = _cpuinfo("Intel(R) Xeon(R) CPU @ 2.00GHz", "avx avx2 fma", 8)
+    assert benchmark.fp32_peak(text, cpus={3})["cores"] == 1
+    no_ids = "\n".join(line for line in text.splitlines() if not line.startswith("core id"))
+    assert benchmark.fp32_peak(no_ids, cpus=set(range(8)))["cores"] == 8
+    assert benchmark.fp32_peak(text, cpus={0}, clock_ghz=3.0)["gflops"] == pytest.approx(
+        2 * 8 * 2 * 3.0)  # a known turbo clock instead of the name's
+    with pytest.raises(ValueError, match="no clock"):
+        benchmark.fp32_peak(text.replace("@ 2.00GHz", "").replace("cpu MHz", "x"), cpus=None)
+    assert benchmark.fp32_peak()["gflops"] > 0  # this machine's
+
+
+def test_cli_benchmark_input_pipeline_writes_json(tmp_path, capsys):
+    path = tmp_path / "pipeline.json"
+    assert cli.main(["benchmark", "--input-pipeline", "mobilenet_025", "--image-size", "32",
+                     "--images", "12", "--batch-size", "2", "--repeats", "1", "--warmup", "1",
+                     "--pipeline-batches", "2", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "pipeline, decoding every image" in out and "pipeline / training" in out
+    assert "theoretical FP32 peak" in out
+    results = json.loads(path.read_text())
+    record = results["input_pipeline"]
+    assert record["model"] == "mobilenet_025" and record["image_size"] == 32
+    assert record["files"]["generated"] and record["files"]["train_files"] == 10
+    assert set(record["images_per_s"]) == {"stream", "cached", "train"}
+    assert all(v > 0 for v in record["images_per_s"].values())
+    ips = record["images_per_s"]
+    assert record["ratio"] == pytest.approx(ips["stream"] / ips["train"])
+    assert results["fp32_peak"]["gflops"] > 0
+    report = _tool("benchmark_report")
+    text = "\n".join(report._input_pipeline_section(record))
+    assert "| mobilenet_025 | 32 | inception |" in text and "10 generated JPEG files" in text
+
+
+def test_the_report_shows_the_fp32_peak():
+    report = _tool("benchmark_report")
+    results = _fake_results()
+    results["fp32_peak"] = benchmark.fp32_peak(
+        _cpuinfo("Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz", "avx2 fma avx512f", 2), cpus={0, 1})
+    results["peak"]["fp32_peak_fraction"] = 200.0 / results["fp32_peak"]["gflops"]
+    results["models"][0]["fp32_peak_fraction"] = {"ours": 0.25}
+    text = report.render_markdown(results)
+    assert "Theoretical float32 peak: **307 GFLOP/s** = 2 cores x 2 FMA units" in text
+    assert "65% of the theoretical FP32 peak" in text and "% of FP32 peak |" in text
+    assert "| resnet50 | resnet | 64 | 2.00 | 3200 | 50% | 25% |" in text

@@ -35,7 +35,7 @@ def test_help_and_list_answer_without_starting_tensorflow():
         "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet18"]
     help_text = _command("--help")
     assert help_text.returncode == 0 and help_text.stderr == ""
-    assert "{list,summary,train,port,export,benchmark}" in help_text.stdout
+    assert "{list,summary,train,port,export,benchmark,search}" in help_text.stdout
 
 
 def test_no_tensorflow_log_lines_unless_verbose():

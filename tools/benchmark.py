@@ -4,6 +4,10 @@
     python tools/benchmark.py --quick    # 128 px, 3 rounds, TFLite on 5 models (~20-25 min)
     python tools/benchmark.py --models resnet50 mobilenetv2 --against keras
     python tools/benchmark.py --from-json docs/benchmarks/benchmark.json   # re-render only
+    python tools/benchmark.py --input-pipeline --repeats 3 --warmup 1 \
+        --json docs/benchmarks/input_pipeline.json --out /tmp/pipeline.md
+        # the tf.data pipeline alone vs ResNet-50 training at 224 px; add its JSON to the
+        # --from-json list to give BENCHMARKS.md its section
 
 Every architecture shared with ``keras.applications`` is compared against it and against its
 timm/torchvision reference (a worker subprocess, interleaved call by call), plus a few other
@@ -161,6 +165,25 @@ EXPLANATIONS = {
         "CPU; Eigen's convolution kernels run the large ResNet convolutions faster than that "
         "matmul, so ResNets show 83-115%. The fraction is a lower bound on how close to the "
         "machine a model runs, not an efficiency above 100%."),
+    "% of FP32 peak": (
+        "the CPU's theoretical float32 peak (`keras_convnets.benchmark.fp32_peak`: physical "
+        "cores x FMA units per core x SIMD lanes x 2 x clock, from /proc/cpuinfo and the "
+        "process' CPU affinity) is the ceiling the matmul probe is not. Its column is empty "
+        "for rows measured before it existed (their runs did not record the CPU's family, "
+        "model and clock); a regeneration fills it. On the Intel Xeon kind (this issue's "
+        "/proc/cpuinfo: 2 cores, AVX-512 with 2 FMA units, 2.60 GHz reported) it is 333 "
+        "GFLOP/s at the reported clock. The VGG rows' 419-421 GFLOP/s, measured on that kind, "
+        "exceed it: those cores ran at >= 3.3 GHz turbo (the hypervisor reports only the "
+        "nominal clock), or oneDNN's Winograd kernels did fewer multiplications than the "
+        "direct count. Read the fraction as relative to the reported clock, and give "
+        "`KERAS_CONVNETS_CPU_GHZ` the all-core turbo clock where it is known."),
+    "input pipeline": (
+        "measured while other jobs shared the two cores (see the section's load averages): "
+        "both rates are lower than on an idle machine (a regeneration on an idle machine "
+        "replaces them), the ratio pairs interleaved rounds. "
+        "The pipeline's rate is far above what any model here trains at on this CPU, so it "
+        "never starves training; the decoded in-memory cache (`cache='auto'` keeps datasets "
+        "whose decoded images fit in 1 GiB) saves the JPEG decoding every epoch."),
 }
 
 
@@ -188,6 +211,13 @@ def parse_args(argv=None):
     p.add_argument("--from-json", nargs="+", metavar="JSON",
                    help="re-render BENCHMARKS.md and the plot from these JSON files (merged: "
                         "models and construction times appended, machine and peak of the first)")
+    p.add_argument("--input-pipeline", action="store_true",
+                   help="also time the input pipeline alone on generated JPEG files next to "
+                        "--pipeline-model's training step (alone when no --models are given)")
+    p.add_argument("--pipeline-model", default="resnet50",
+                   help="the model the input pipeline is compared with (default resnet50)")
+    p.add_argument("--pipeline-images", type=int, default=256,
+                   help="JPEG files to generate for --input-pipeline")
     p.add_argument("--construct", nargs="+", metavar="NAME",
                    help=f"construction time only of these models (default with the full "
                         f"suite: {', '.join(CONSTRUCTION_ONLY)})")
@@ -213,6 +243,10 @@ def merge(parts):
     """One results dict from several runs' JSON (e.g. a run split across two processes)."""
     results = parts[0]
     for part in parts[1:]:
+        if part.get("input_pipeline"):  # its own section, with its own machine and load
+            results["input_pipeline"] = part["input_pipeline"]
+            if not part.get("models"):
+                continue
         results["models"] += part.get("models", [])
         names = {c["name"] for c in part.get("construction", [])}  # a later run replaces
         results["construction"] = [c for c in results["construction"] if c["name"] not in names]
@@ -236,7 +270,7 @@ def main(argv=None):
         return 0
     # cheapest first, so the deep models come last (a long run can be split there)
     names = args.models if args.models is not None else by_flops(SHARED + OTHERS) + KERAS_LAYOUTS
-    if args.construct and not args.models:
+    if (args.construct or args.input_pipeline) and not args.models:
         names = []
     repeats = args.repeats or (3 if args.quick else 5)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -255,8 +289,18 @@ def main(argv=None):
         names, against=against, batch_size=args.batch_size, repeats=repeats,
         image_size=image_size, warmup=warmup, threads=args.threads,
         tflite=() if args.no_tflite else benchmark.QUANTIZATIONS, tflite_models=tflite_models,
-        construction_only=args.construct or (() if args.models else CONSTRUCTION_ONLY),
+        construction_only=args.construct or (() if args.models or args.input_pipeline
+                                             else CONSTRUCTION_ONLY),
         on_model=save)
+    if args.input_pipeline:
+        results["input_pipeline"] = {
+            **benchmark.input_pipeline(
+                args.pipeline_model, image_size=args.image_size or 224,
+                batch_size=args.batch_size, images=args.pipeline_images, repeats=repeats,
+                warmup=warmup, threads=args.threads),
+            "machine": results["machine"], "fp32_peak": results.get("fp32_peak"),
+            "peak": results.get("peak"), "command": command}
+        results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     save(results)
     write_outputs(results, args, command)
     return 0

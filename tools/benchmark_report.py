@@ -87,6 +87,66 @@ def _load_comment(machine):
             "pair calls made in the same rounds.")
 
 
+def _fp32_peak_line(peak, measured=None):
+    """The machine-section line of :func:`keras_convnets.benchmark.fp32_peak`'s figure;
+    ``measured``: the matmul's GFLOP/s, which above the figure means a faster clock."""
+    line = (f"- Theoretical float32 peak: **{peak['gflops']:.0f} GFLOP/s** = {peak['formula']} "
+            f"({'; '.join(peak.get('assumptions', []))}).")
+    if measured and measured > peak["gflops"]:
+        per_ghz = peak["gflops"] / peak["clock_ghz"]
+        line += (f" The matmul's {measured:.0f} GFLOP/s exceeds it: the cores ran at "
+                 f">= {measured / per_ghz:.2f} GHz, above the {peak['clock_ghz']:.2f} GHz "
+                 f"reported.")
+    return line
+
+
+def _input_pipeline_section(record):
+    """The markdown lines of an input-pipeline measurement (``benchmark.input_pipeline``, with
+    the ``machine``/``fp32_peak``/``command`` of its run)."""
+    ips, files, machine = record["images_per_s"], record["files"], record.get("machine", {})
+    size = record["image_size"]
+    lines = ["## Input pipeline: images/s of the tf.data pipeline alone vs training", "",
+             f"Measured by `{record.get('command') or 'keras-convnets benchmark --input-pipeline'}`"
+             f" on {machine.get('date', '?')}: {machine.get('cpu', '?')}, "
+             f"{machine.get('cores', '?')} logical cores"
+             + (f", widest SIMD {machine['simd'].upper()}, TensorFlow oneDNN "
+                f"{'on' if machine.get('onednn') else 'off'}" if machine.get("simd") else "")
+             + f"; load average {machine.get('load_average', '?')} at the start, "
+               f"{machine.get('load_average_end', '?')} at the end: " + _load_comment(machine),
+             ""]
+    if record.get("fp32_peak"):
+        lines += [_fp32_peak_line(record["fp32_peak"]), ""]
+    if record.get("peak"):
+        lines += [f"- Dense float32 matmul in the same run: {record['peak']['gflops']:.0f} "
+                  f"GFLOP/s"
+                  + (f" ({record['peak']['fp32_peak_fraction'] * 100:.0f}% of the theoretical "
+                     f"FP32 peak)" if "fp32_peak_fraction" in record["peak"] else "")
+                  + ".", ""]
+    lines += [
+        "`keras_convnets.data.pipeline` on the training split of "
+        + (f"{files['train_files']} generated JPEG files" if files.get("generated")
+           else f"{files['train_files']} image files")
+        + f" ({files['classes']} class folders, mean {files['mean_kb']:.0f} KB"
+        + (f", {files['mean_height_width'][0]:.0f}x{files['mean_height_width'][1]:.0f} px"
+           if files.get("mean_height_width") else "")
+        + f"), augmentation `{record['augment']}` at {size} px: read, decode (a JPEG only "
+          f"inside its crop window), crop, resize, flip, batch {record['batch_size']}, "
+          f"prefetch; no model. Each round makes a fresh iterator, takes one batch untimed "
+          f"and times the next {record['batches']}; the training side is the benchmark's "
+          f"training step (one SGD step on a random batch); rounds interleave the sides, "
+          f"medians of {record['repeats']}.", "",
+        _row(["model", "input", "augment", "pipeline img/s (decoding every image)",
+              "pipeline img/s (decoded cache)", "training img/s", "pipeline / training",
+              f"target >= {record['target']:.0f}x"]),
+        _row(["---", "---:", "---", "---:", "---:", "---:", "---:", "---"]),
+        _row([record["model"], size, record["augment"], f"{ips['stream']:.0f}",
+              f"{ips['cached']:.0f}" if "cached" in ips else "-", f"{ips['train']:.1f}",
+              f"**{record['ratio']:.0f}x** ({record['ratio_rounds']['low']:.0f}-"
+              f"{record['ratio_rounds']['high']:.0f})",
+              "met" if record["meets_target"] else "**not met**"]), ""]
+    return lines
+
+
 def render_markdown(results, title="Benchmarks", command="python tools/benchmark.py",
                     explanations=None):
     """The BENCHMARKS.md text for a :func:`run` results dict. ``explanations`` maps a model
@@ -113,7 +173,12 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
             f"- Dense float32 matmul peak (2048x2048 `tf.matmul` in a `tf.function`, median "
             f"of 10): **{p['gflops']:.0f} GFLOP/s** at the start"
             + (f", {e['gflops']:.0f} GFLOP/s at the end" if e else "")
-            + f" (best single call {p['gflops_best']:.0f}).")
+            + f" (best single call {p['gflops_best']:.0f})"
+            + (f", {p['fp32_peak_fraction'] * 100:.0f}% of the theoretical FP32 peak"
+               if "fp32_peak_fraction" in p else "") + ".")
+    if results.get("fp32_peak"):
+        lines.append(_fp32_peak_line(results["fp32_peak"],
+                                     results.get("peak", {}).get("gflops")))
     lines += ["", "## How it was measured", "",
               f"Batch {settings.get('batch_size')} for throughput and training, batch 1 for "
               f"latency; {settings.get('warmup')} warm-up "
@@ -147,7 +212,9 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
               "`convert(model, quantization='int8', representative_data=8 random images)`, "
               "batch-1 `invoke()` on the LiteRT interpreter, interleaved like the rest.",
               "- **GFLOP/s**: `kc.count_flops(model)` (2 x multiply-adds per image) x images/s "
-              "at the throughput batch; **% of peak** divides by the matmul peak above.",
+              "at the throughput batch; **% of matmul peak** divides by the matmul peak "
+              "above, **% of FP32 peak** by the CPU's theoretical float32 peak (cores x FMA "
+              "units x SIMD lanes x 2 x clock, `keras_convnets.benchmark.fp32_peak`).",
               ""]
 
     lines += _comparison_table(models, "keras", settings.get("batch_size"))
@@ -156,16 +223,20 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
     if models:
         lines += ["## Against the machine: achieved GFLOP/s, construction, memory", "",
                   _row(["model", "family", "input", "GFLOPs / image", "GFLOP/s ours",
-                        "% of matmul peak", "GFLOP/s keras", "construction s ours / keras / torch",
+                        "% of matmul peak", "% of FP32 peak", "GFLOP/s keras",
+                        "construction s ours / keras / torch",
                         "memory MB: construction / peak (ours)"]),
-                  _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])]
+                  _row(["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:",
+                        "---:"])]
         for m in models:
             s, g, f = m["sides"], m.get("gflops", {}), m.get("peak_fraction", {})
+            f32 = m.get("fp32_peak_fraction", {})
             cons = " / ".join(f"{s[k]['construction_s']:.1f}" if k in s else "-"
                               for k in SIDES)
             lines.append(_row([
                 m["name"], m["family"], m["image_size"], f"{s['ours']['flops'] / 1e9:.2f}",
                 f"{g.get('ours', 0):.0f}", f"{f['ours'] * 100:.0f}%" if "ours" in f else "-",
+                f"{f32['ours'] * 100:.0f}%" if "ours" in f32 else "-",
                 f"{g['keras']:.0f}" if "keras" in g else "-", cons,
                 f"{s['ours']['construction_mb']:.0f} / {s['ours'].get('peak_mb') or 0:.0f}"]))
         lines.append("")
@@ -180,6 +251,9 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
                      f"({entry['params']:,} params)")
     if results.get("construction"):
         lines.append("")
+
+    if results.get("input_pipeline"):
+        lines += _input_pipeline_section(results["input_pipeline"])
 
     with_tflite = [m for m in models if m.get("tflite")]
     if with_tflite:

@@ -3,7 +3,8 @@
     python tools/compression_table.py                  # the committed table (7-8 min here)
     python tools/compression_table.py --epochs 1 --repeats 5 --out /tmp/c.md   # a smoke test
 
-For MobileNetV2, ShuffleNet v2 1x and ResNet-18 (reduced where named in the table), trained
+For MobileNetV2, ShuffleNet v2 1x, ResNet-18 (reduced where named in the table) and
+MobileNetV3-Small, trained
 with SGD + Nesterov momentum and a cosine decay (as ``recipes/digits.py``) on the digits
 (``keras_convnets.data.load_digits``: 1,437 training and 360 test images, upscaled to 32x32),
 every compression the package offers is converted to TFLite and measured:
@@ -91,6 +92,9 @@ MODELS = [
      0.02, 0.01),
     ("shufflenetv2_1x", "ShuffleNet v2 1x", _registry("shufflenetv2_1x"), 0.05, 0.005),
     ("resnet18", "ResNet-18 at 1/4 width (16-128 channels)", _quarter_resnet18, 0.05, 0.005),
+    # h-swish and hard-sigmoid SE gates: the int8 rows hold the export's decomposed h-swish
+    # (tflite.convert's int8_hard_swish, docs/compression.md)
+    ("mobilenetv3small", "MobileNetV3-Small", _registry("mobilenetv3small"), 0.02, 0.01),
 ]
 BATCH = 32
 #: the QAT fine-tuning's peak rate, as a fraction of the model's training peak rate
@@ -152,10 +156,11 @@ _KERAS_MEASURED = {}  # id(model) -> (model, latency, accuracy): the PTQ rows sh
 
 
 def _keras_measure(model, x_test, y_test, repeats):
+    """``(latency ms, accuracy, top-1 predictions)`` of the Keras model."""
     if id(model) not in _KERAS_MEASURED:
         predictions = model.predict(x_test, batch_size=120, verbose=0).argmax(-1)
         _KERAS_MEASURED[id(model)] = (model, keras_latency_ms(model, x_test[:1], repeats),
-                                      float(np.mean(predictions == y_test)))
+                                      float(np.mean(predictions == y_test)), predictions)
     return _KERAS_MEASURED[id(model)][1:]
 
 
@@ -164,12 +169,14 @@ def measure(label, method, flatbuffer, keras_model, x_test, y_test, repeats):
     from keras_convnets.optimize import tflite
 
     predictions = tflite.run(flatbuffer, x_test).argmax(-1)
-    keras_ms, keras_accuracy = _keras_measure(keras_model, x_test, y_test, repeats)
+    keras_ms, keras_accuracy, keras_predictions = _keras_measure(keras_model, x_test, y_test,
+                                                                 repeats)
     tflite_ms, delegated = tflite_latency_ms(flatbuffer, x_test[:1], repeats)
     row = {"model": label, "method": method, "bytes": len(flatbuffer),
            "gzip_bytes": len(gzip.compress(flatbuffer, 9)), "tflite_ms": tflite_ms,
            "keras_ms": keras_ms, "accuracy": float(np.mean(predictions == y_test)),
-           "keras_accuracy": keras_accuracy}
+           "keras_accuracy": keras_accuracy,
+           "agreement": float(np.mean(predictions == keras_predictions))}
     if not delegated:
         row["method"] += " *"
     return row
@@ -199,10 +206,15 @@ def run_keras3(args, workdir, digits):
         np.savez(weights, *model.get_weights())
         manifest.append({"key": key, "label": label, "weights": weights,
                          "float_accuracy": float_accuracy})
-        for method, options in (("float32", {}), ("float16", {"quantization": "float16"}),
-                                ("dynamic", {"quantization": "dynamic"}),
-                                ("int8 (PTQ)", {"quantization": "int8",
-                                                "representative_data": calibration})):
+        methods = [("float32", {}), ("float16", {"quantization": "float16"}),
+                   ("dynamic", {"quantization": "dynamic"}),
+                   ("int8 (PTQ)", {"quantization": "int8", "representative_data": calibration})]
+        if any(type(layer).__name__ == "HardSwish" for layer in model.layers):
+            # the previous export: one int8 HARD_SWISH op, which XNNPACK does not take
+            methods.append(("int8 (PTQ), fused h-swish", {
+                "quantization": "int8", "representative_data": calibration,
+                "int8_hard_swish": "fused"}))
+        for method, options in methods:
             rows.append(measure(label, method, tflite.convert(model, **options), model,
                                 x_test, y_test, args.repeats))
         _log(f"{key}: float / fp16 / dynamic / int8 measured")
@@ -317,16 +329,20 @@ def write_table(path, rows, args, legacy, seconds):
         f"{args.repeats} calls after warm-up, the .tflite in the LiteRT interpreter "
         f"(XNNPACK, {os.cpu_count()} threads) and the Keras model it came from (a "
         f"`tf.function` call) in the same process. Accuracy: top-1 on the 360 test images, "
-        f"TFLite file (Keras model beside it).",
+        f"TFLite file (Keras model beside it); top-1 agreement: the share of test images on "
+        f"which the TFLite file's best class is the Keras model's (the float model for the "
+        f"PTQ rows).",
         "",
-        "| model | method | size KiB | gzip KiB | TFLite ms | Keras ms | accuracy (Keras) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| model | method | size KiB | gzip KiB | TFLite ms | Keras ms | accuracy (Keras) "
+        "| top-1 agreement |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['method']} | {row['bytes'] / 1024:,.0f} | "
             f"{row['gzip_bytes'] / 1024:,.0f} | {row['tflite_ms']:.2f} | {row['keras_ms']:.2f} "
-            f"| {row['accuracy']:.1%} ({row['keras_accuracy']:.1%}) |")
+            f"| {row['accuracy']:.1%} ({row['keras_accuracy']:.1%}) | "
+            f"{row['agreement']:.1%} |")
     lines += ["", "Notes:", ""]
     if any(row["method"].endswith(" *") for row in rows):
         lines.append("- `*`: XNNPACK refused the file (an int8 convolution whose pruned output "

@@ -6,9 +6,30 @@ Howard et al. "Searching for MobileNetV3", 2019, arXiv:1905.02244, Section 5.2:
 Written with exactly Keras 3's arithmetic (``relu6(x + 3) / 6``; legacy Keras'
 ``hard_sigmoid`` is a different curve, ``0.2 x + 0.5`` clipped) so that the TFLite converter
 recognises the pattern and fuses h-swish into its single ``HARD_SWISH`` op.
+
+Inside :func:`decomposed_hard_swish` (which ``optimize.tflite.convert`` enters for int8 by
+default) h-swish is traced as ``(x * (1/6)) * relu6(x + 3)`` instead: the same function, in an
+order the converter does not fuse, so that an int8 graph keeps it as ``MUL`` / ``ADD`` ops that
+LiteRT's XNNPACK delegate runs; XNNPACK has no int8 ``HARD_SWISH`` and would hand each one to
+the builtin kernels (docs/compression.md). Float graphs keep the fused op.
 """
 
+import contextlib
+import contextvars
+
 from ..backend import keras, register_serializable, tf
+
+_DECOMPOSED = contextvars.ContextVar("keras_convnets_decomposed_hard_swish", default=False)
+
+
+@contextlib.contextmanager
+def decomposed_hard_swish(enabled=True):
+    """While active, :func:`hard_swish` traces as ``(x * (1/6)) * relu6(x + 3)``."""
+    token = _DECOMPOSED.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _DECOMPOSED.reset(token)
 
 
 def hard_sigmoid(x):
@@ -18,6 +39,8 @@ def hard_sigmoid(x):
 
 def hard_swish(x):
     """``x * relu6(x + 3) / 6``."""
+    if _DECOMPOSED.get():
+        return (x * (1.0 / 6.0)) * tf.nn.relu6(x + 3.0)
     return x * hard_sigmoid(x)
 
 

@@ -23,6 +23,8 @@ Quantisation modes (``quantization=``), after the TFLite post-training quantisat
   edges. A quantisation-aware-trained model (:mod:`keras_convnets.optimize.qat`) carries its
   own ranges and needs no representative data; given some, the converter also quantises the
   layers QAT left in float (its documented fallback), which otherwise stay float in the file.
+  h-swish is exported as int8 ``MUL``/``ADD`` ops by default (``int8_hard_swish``), because
+  LiteRT's XNNPACK delegate has no int8 ``HARD_SWISH``: see docs/compression.md.
 
 Converter facts this module relies on:
 
@@ -52,6 +54,8 @@ import numpy as np
 from ..applications import inference_model
 from ..backend import tf
 from ..flops import leaf_layers
+from ..layers.activations import decomposed_hard_swish
+from ..utils import check_choice
 
 _UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _OP_LISTS = re.compile(r"^(?:TF Select|Flex|Custom) ops: (.+)$", re.MULTILINE)
@@ -208,8 +212,12 @@ def _set_quantization(converter, model, shape, quantization, representative_data
             converter.inference_output_type = tf.int8
 
 
+INT8_HARD_SWISH = ("decomposed", "fused")
+
+
 def convert(model, *, input_shape=None, batch_size=1, quantization=None,
-            representative_data=None, int8_io=False, num_samples=100):
+            representative_data=None, int8_io=False, num_samples=100,
+            int8_hard_swish="decomposed"):
     """Converts ``model`` to a TFLite flatbuffer (``bytes``) with builtin ops only.
 
     Args:
@@ -224,11 +232,20 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
             images or ``(images, labels)`` (batched or not), or an array of images.
         int8_io: with ``"int8"``, int8 input and output tensors instead of float32.
         num_samples: how many calibration images to take from ``representative_data``.
+        int8_hard_swish: how an ``"int8"`` graph expresses h-swish (MobileNetV3's
+            :class:`~keras_convnets.layers.HardSwish`): ``"decomposed"`` (default) traces it as
+            ``(x * 1/6) * relu6(x + 3)``, int8 ``MUL``/``ADD`` ops that LiteRT's XNNPACK
+            delegate runs with the rest of the graph; ``"fused"`` lets the converter fuse it
+            into one int8 ``HARD_SWISH`` op, which XNNPACK does not take (each one runs on the
+            builtin kernels and splits the delegated graph: MobileNetV3 int8 ran 2-3x slower
+            than float that way) -- for runtimes with an int8 ``HARD_SWISH`` kernel of their
+            own. Float graphs always keep the fused op.
 
     Raises:
         UnsupportedOpsError: the graph needs Flex / Select TF or custom ops.
         ValueError: a bad argument.
     """
+    check_choice("int8_hard_swish", int8_hard_swish, INT8_HARD_SWISH)
     model = inference_model(model)  # auxiliary classifiers are for training only
     shape = _fixed_input_shape(model, input_shape, batch_size)
     spec = tf.TensorSpec(shape, model.inputs[0].dtype, name="input")
@@ -237,8 +254,9 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
     def inference(images):
         return model(images, training=False)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [inference.get_concrete_function()], _variables_of(model))
+    with decomposed_hard_swish(quantization == "int8" and int8_hard_swish == "decomposed"):
+        concrete = inference.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], _variables_of(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     _set_quantization(converter, model, shape, quantization, representative_data, int8_io,
                       num_samples)

@@ -289,7 +289,7 @@ def train(model=None, *, recipe=None, dataset=None, data_dir=None, epochs=None,
         one_hot = data.classes if recipe.label_smoothing else None
         shared = dict(image_size=size, augment=recipe.augment, crop_area=recipe.crop_area,
                       normalize=recipe.normalize, one_hot_classes=one_hot, seed=seed)
-        train_split, test_split = data.arrays or (data.train, data.test)
+        train_split, test_split = data.arrays or data.files or (data.train, data.test)
         train_data = pipeline(train_split, batch_size=run_batch, training=True, **shared)
         test_data = pipeline(test_split, batch_size=min(run_batch, 256), training=False,
                              **shared)
