@@ -124,10 +124,24 @@ EXPLANATIONS = {
         "keras pads stride-2 depthwise convs ((0,1),(0,1)), which the converter folds into "
         "SAME padding (keras' MobileNet TFLite graph has no PAD op; ours has 5). PyTorch-"
         "exact outputs need the symmetric pad; the latencies come out within 2% here."),
+    "NASNet rows": (
+        "measured on 2026-12-03 in a separate process (docs/benchmarks/benchmark_nas.json) on "
+        "the idle AVX-512 machine kind, oneDNN on: matmul peak 340 GFLOP/s, theoretical FP32 "
+        "peak 333 GFLOP/s at the reported 2.6 GHz (the matmul exceeding it means the cores ran "
+        "above the reported clock); the ratios pair calls of that one run. NASNet-A Mobile "
+        "1.10-1.13x and Large 1.04-1.14x keras in all three measures (same trainable counts; "
+        "our BatchNorm is one fused op per layer, as in the other families; the graphs were "
+        "not compared op by op)."),
     "int8 slower than float32": (
-        "MobileNetV2 (0.91x) and MobileNetV3-Large (0.35x) run slower in int8 than in float32 "
-        "on this CPU's LiteRT, keras' models as much as ours; "
-        "ResNet-50 int8 is 1.3x faster. Not diagnosed further: LiteRT's kernels, not ours."),
+        "in this table's run (the int8 export of that day) MobileNetV2 (0.91x) and "
+        "MobileNetV3-Large (0.35x) ran slower in int8 than in float32, keras' models as much as "
+        "ours; ResNet-50 int8 was 1.3x faster. Diagnosed since (docs/benchmarks/tflite_int8.md, "
+        "`python tools/profile_tflite.py`): the converter fuses h-swish into an int8 "
+        "`HARD_SWISH` that XNNPACK cannot run, so each one fell back to LiteRT's reference "
+        "kernel and split the graph into 21-23 delegate calls; the int8 export now writes "
+        "h-swish as int8 MUL/ADD ops XNNPACK runs (MobileNetV3-Large 0.67x -> 1.33x on the "
+        "AVX-512 VNNI kind). This AVX2 machine without VNNI gains less from int8 in any case; "
+        "the table is remeasured when BENCHMARKS.md is regenerated."),
     "XLA": (
         "every Keras number here is without XLA, which is also what users get: the training "
         "job leaves Keras 3's `jit_compile='auto'`, which turns XLA off on CPU-only machines "
