@@ -460,7 +460,8 @@ def build_cell_network(model_name, config, *, genotype=None, drop_path_rate=0.0,
         aux_logits: the auxiliary classifier (DARTS: after the second reduction cell, NASNet:
             before it), for training; weight 0.4 (``kc.aux_loss_weights``).
         drop_rate: dropout before the classifier (default: the configuration's).
-        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``.
+        norm: ``"batch"``, ``"sync_batch"``, ``"group"``, ``"layer"``, ``"batch_renorm"``,
+            ``"weight"``.
 
     ``model_name`` may be a name that is not registered (a searched network's, e.g.
     ``"darts_digits"``): the model is then named so, with the sizes of the registered network
