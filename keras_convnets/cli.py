@@ -104,6 +104,18 @@ def cmd_export(args):
     return run(args)
 
 
+def _report_peak_and_save(results, json_path):
+    """The benchmark's closing lines: the theoretical FP32 peak, and the JSON file if asked."""
+    if "fp32_peak" in results:
+        print(f"theoretical FP32 peak: {results['fp32_peak']['gflops']:.1f} GFLOP/s "
+              f"({results['fp32_peak']['formula']})")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"wrote {json_path}")
+    return 0
+
+
 def cmd_benchmark(args):
     from . import benchmark
 
@@ -119,14 +131,7 @@ def cmd_benchmark(args):
         print(benchmark.format_summary(record))
     if "peak" in results:
         print(f"matmul peak: {results['peak']['gflops']:.1f} GFLOP/s")
-    if "fp32_peak" in results:
-        print(f"theoretical FP32 peak: {results['fp32_peak']['gflops']:.1f} GFLOP/s "
-              f"({results['fp32_peak']['formula']})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-        print(f"wrote {args.json}")
-    return 0
+    return _report_peak_and_save(results, args.json)
 
 
 def _benchmark_input_pipeline(args):
@@ -140,14 +145,7 @@ def _benchmark_input_pipeline(args):
         classes=args.classes, directory=args.dataset, batches=args.pipeline_batches,
         repeats=args.repeats, warmup=args.warmup, log=lambda message: None)
     print(benchmark.format_input_pipeline(results["input_pipeline"]))
-    if "fp32_peak" in results:
-        print(f"theoretical FP32 peak: {results['fp32_peak']['gflops']:.1f} GFLOP/s "
-              f"({results['fp32_peak']['formula']})")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-        print(f"wrote {args.json}")
-    return 0
+    return _report_peak_and_save(results, args.json)
 
 
 def cmd_search(args):

@@ -70,6 +70,32 @@ def deformable_conv2d(inputs, offsets, kernel, strides=(1, 1), padding="valid",
     return tf.nn.conv2d(columns, weights, strides=1, padding="VALID")
 
 
+def set_conv_arguments(layer, filters, kernel_size, strides, padding, dilation_rate, use_bias,
+                       kernel_initializer, bias_initializer, kernel_regularizer):
+    """Checks and stores on ``layer`` the arguments the sampled convolutions (deformable,
+    irregular) share with Keras' Conv2D; :func:`conv_arguments_config` gives them back."""
+    layer.filters = check_positive_int("filters", filters)
+    layer.kernel_size = _pair("kernel_size", kernel_size)
+    layer.strides = _pair("strides", strides)
+    layer.padding = check_choice("padding", padding, ("valid", "same"))
+    layer.dilation_rate = _pair("dilation_rate", dilation_rate)
+    layer.use_bias = bool(use_bias)
+    layer.kernel_initializer = keras.initializers.get(kernel_initializer)
+    layer.bias_initializer = keras.initializers.get(bias_initializer)
+    layer.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+
+
+def conv_arguments_config(layer):
+    """The ``get_config`` entries of the arguments :func:`set_conv_arguments` stored."""
+    return dict(
+        filters=layer.filters, kernel_size=layer.kernel_size, strides=layer.strides,
+        padding=layer.padding, dilation_rate=layer.dilation_rate, use_bias=layer.use_bias,
+        kernel_initializer=keras.initializers.serialize(layer.kernel_initializer),
+        bias_initializer=keras.initializers.serialize(layer.bias_initializer),
+        kernel_regularizer=keras.regularizers.serialize(layer.kernel_regularizer)
+        if layer.kernel_regularizer is not None else None)
+
+
 @register_serializable
 class DeformableConv2D(keras.layers.Layer):
     """Deformable convolution v1 (Dai et al. 2017): offsets from a zero-initialised conv.
@@ -93,19 +119,12 @@ class DeformableConv2D(keras.layers.Layer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, offset_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.filters = check_positive_int("filters", filters)
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.strides = _pair("strides", strides)
-        self.padding = check_choice("padding", padding, ("valid", "same"))
-        self.dilation_rate = _pair("dilation_rate", dilation_rate)
+        set_conv_arguments(self, filters, kernel_size, strides, padding, dilation_rate, use_bias,
+                           kernel_initializer, bias_initializer, kernel_regularizer)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError(f"`strides`={self.strides} with `dilation_rate`="
                              f"{self.dilation_rate}: strides > 1 and dilation > 1 together are "
                              f"not supported; use one of them.")
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.offset_initializer = keras.initializers.get(offset_initializer)
 
     @property
@@ -160,12 +179,7 @@ class DeformableConv2D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-            padding=self.padding, dilation_rate=self.dilation_rate, use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer)
-            if self.kernel_regularizer is not None else None,
+            conv_arguments_config(self),
             offset_initializer=keras.initializers.serialize(self.offset_initializer))
         return config
 

@@ -30,10 +30,8 @@ with the kernel reshaped to ``(K * C, filters)`` as one 1x1 convolution. Builtin
 """
 
 from ..backend import keras, register_serializable, tf
-from ..utils import check_choice, check_positive_int
 from .bilinear import conv_output_shape, lattice_sample, output_grid
-from .deformable_conv import kernel_grid
-from .group_conv import _pair
+from .deformable_conv import conv_arguments_config, kernel_grid, set_conv_arguments
 
 
 @register_serializable
@@ -58,15 +56,8 @@ class IrregularConv2D(keras.layers.Layer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, shape_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.filters = check_positive_int("filters", filters)
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.strides = _pair("strides", strides)
-        self.padding = check_choice("padding", padding, ("valid", "same"))
-        self.dilation_rate = _pair("dilation_rate", dilation_rate)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        set_conv_arguments(self, filters, kernel_size, strides, padding, dilation_rate, use_bias,
+                           kernel_initializer, bias_initializer, kernel_regularizer)
         self.shape_initializer = keras.initializers.get(shape_initializer)
 
     def build(self, input_shape):
@@ -121,12 +112,7 @@ class IrregularConv2D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-            padding=self.padding, dilation_rate=self.dilation_rate, use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer)
-            if self.kernel_regularizer is not None else None,
+            conv_arguments_config(self),
             shape_initializer=keras.initializers.serialize(self.shape_initializer))
         return config
 
