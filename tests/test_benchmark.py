@@ -305,3 +305,11 @@ def test_the_report_shows_the_fp32_peak():
     assert "Theoretical float32 peak: **307 GFLOP/s** = 2 cores x 2 FMA units" in text
     assert "65% of the theoretical FP32 peak" in text and "% of FP32 peak |" in text
     assert "| resnet50 | resnet | 64 | 2.00 | 3200 | 50% | 25% |" in text
+
+
+def test_notes_of_a_run_written_to_a_file_of_its_own():
+    """`--note TOPIC: TEXT` replaces BENCHMARKS.md's notes (they describe its own runs)."""
+    tool = _tool("benchmark")
+    assert tool.notes(tool.parse_args([])) is tool.EXPLANATIONS
+    args = tool.parse_args(["--note", "emulation: TensorFlow without oneDNN", "--note", "plain"])
+    assert tool.notes(args) == {"emulation": "TensorFlow without oneDNN", "note": "plain"}

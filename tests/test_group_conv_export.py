@@ -183,3 +183,27 @@ def test_benchmark_table_is_committed_and_linked_from_the_readme():
     assert "| resnext50 |" in table and "| shufflenetv1_g3_1x |" in table
     assert "docs/benchmarks/grouped_conv.md" in (root / "README.md").read_text(), (
         "link docs/benchmarks/grouped_conv.md from the README")
+    # issue 19: the same study on the CPU kind without oneDNN, behind GroupConv2D's
+    # depthwise form of narrow groups in training
+    table = (root / "docs" / "benchmarks" / "grouped_conv_no_onednn.md").read_text()
+    assert "oneDNN off" in table and "**Decision (no oneDNN).**" in table
+    assert "docs/benchmarks/grouped_conv_no_onednn.md" in (root / "README.md").read_text()
+
+
+def test_grouped_conv_study_tool_runs_a_chosen_formulation(tmp_path):
+    """tools/bench_grouped_conv.py on one case and one formulation: the table holds `native`
+    and that formulation only, and they agree to float rounding."""
+    import json
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+    import bench_grouped_conv
+
+    out = tmp_path / "table.md"
+    bench_grouped_conv.main(["--cases", "clcNet stage3 3x3", "--formulations", "depthwise",
+                             "--repeats", "1", "--no-models", "--out", str(out)])
+    header = [line for line in out.read_text().splitlines() if line.startswith("| case")][0]
+    assert header.split(" | ")[2:4] == ["native", "depthwise"], header
+    (case, names, results, errors), = json.loads(out.with_suffix(".json").read_text())["cases"]
+    assert names == ["native", "depthwise"] and max(errors.values()) < 1e-5

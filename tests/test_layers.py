@@ -175,6 +175,55 @@ def test_group_conv_gradient_fallback_matches_per_group_convolutions(rng, stride
         np.testing.assert_allclose(ours_grad, reference_grad, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("in_channels, filters, groups, stride, padding", [
+    (16, 16, 16, 1, "SAME"),   # depthwise (1 input channel per group)
+    (16, 32, 8, 2, "VALID"),   # 2 per group, strided
+    (16, 24, 4, 1, "SAME"),    # 4 per group (ResNeXt 32x4d's first stage)
+])
+def test_group_conv_training_step_depthwise_form(rng, in_channels, filters, groups, stride,
+                                                 padding):
+    """On a CPU without oneDNN a training step computes narrow groups as a depthwise
+    convolution + a sum per group: the same outputs and gradients as per-group convolutions
+    (to float rounding); inference keeps the plain grouped op."""
+    from keras_convnets.layers.group_conv import depthwise_form_applies, grouped_conv2d
+
+    x = tf.constant(rng.standard_normal((2, 9, 9, in_channels)).astype("float32"))
+    kernel = tf.constant(rng.standard_normal((3, 3, in_channels // groups, filters))
+                         .astype("float32"))
+    options = dict(strides=(1, stride, stride, 1), padding=padding, dilations=(1, 1, 1, 1))
+    assert depthwise_form_applies(in_channels, groups, options["dilations"])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        ours = grouped_conv2d(x, kernel, groups=groups, native_gradients=False, training=True,
+                              **options)
+        parts = [tf.nn.conv2d(xi, ki, **options)
+                 for xi, ki in zip(tf.split(x, groups, -1), tf.split(kernel, groups, -1))]
+        reference = tf.concat(parts, -1)
+        weights = tf.constant(rng.standard_normal(reference.shape).astype("float32"))
+        ours_loss = tf.reduce_sum(ours * weights)
+        reference_loss = tf.reduce_sum(reference * weights)
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
+    for ours_grad, reference_grad in zip(tape.gradient(ours_loss, [x, kernel]),
+                                         tape.gradient(reference_loss, [x, kernel])):
+        np.testing.assert_allclose(ours_grad, reference_grad, rtol=1e-4, atol=1e-3)
+
+    @tf.function
+    def inference(images):
+        return grouped_conv2d(images, kernel, groups=groups, native_gradients=False, **options)
+
+    ops = {op.type for op in inference.get_concrete_function(x).graph.get_operations()}
+    assert "Conv2D" in ops and "DepthwiseConv2dNative" not in ops
+
+
+def test_group_conv_depthwise_form_only_for_narrow_groups():
+    from keras_convnets.layers.group_conv import depthwise_form_applies
+
+    assert depthwise_form_applies(128, 32, (1, 1, 1, 1))        # 4 per group
+    assert not depthwise_form_applies(256, 32, (1, 1, 1, 1))    # 8 per group
+    assert depthwise_form_applies(900, 450, (1, 1, 1, 1))       # 2 per group
+    assert not depthwise_form_applies(128, 32, (1, 2, 2, 1))    # dilated
+
+
 def test_group_conv_errors_name_the_argument():
     with pytest.raises(ValueError, match="groups.*does not divide the 30 filters"):
         GroupConv2D(30, 3, groups=4)

@@ -95,77 +95,78 @@ EXPLANATIONS = {
         "8.18 GFLOPs) at the same GFLOP/s. The rows `(stride_in_last_block=True)` build keras' "
         "layout with our code and compare like with like."),
     "MobileNetV3 latency": (
-        "batch-1 latency 0.97-0.98x keras with per-round ratios on both sides of 1: the graphs "
+        "batch-1 latency 0.93-0.94x keras (Large 0.82-0.98 over the rounds, Small 0.82-1.05) "
+        "while batch-16 throughput is 0.98-1.06x and the training step 1.34-1.49x: the graphs "
         "differ only by the SE blocks' FCs (MatMul on the pooled vector, keras: 1x1 Conv2D) "
-        "and the stem Pad; within the noise of this run."),
+        "and the stem Pad (PyTorch-exact symmetric padding), a few small ops that weigh at "
+        "batch 1 only."),
     "training vs PyTorch": (
-        "this CPU has AVX2 but no AVX-512, and TensorFlow turns oneDNN on by default only on "
-        "AVX-512-class CPUs, so TensorFlow's convolution gradients here are Eigen's, while "
-        "torch's CPU build uses oneDNN (`torch.backends.mkldnn`) here: ResNet-18, MobileNet "
-        "v1 and ResNet-50 V2 train at 0.84-0.88x torch (ResNet-50 1.00x, MobileNetV2 0.98x) "
-        "although their inference is faster. Grouped convolutions have no TensorFlow "
-        "CPU gradient without oneDNN at all; `GroupConv2D` differentiates them group by "
-        "group (about twice the forward time; a depthwise formulation measured 1.7x faster "
-        "for 4-channel groups but 2.4-12x slower for wider ones, so it was not adopted), "
-        "hence ResNeXt-50 0.84x and SE-ResNeXt-50 0.65x torch in training."),
+        "this run's CPU has AVX-512, where TensorFlow turns oneDNN on by default: every model "
+        "trains faster than torch (1.17-2.41x), grouped convolutions included (ResNeXt-50 "
+        "1.47x, SE-ResNeXt-50 1.41x; inference 1.26-1.51x). On the other CPU kind our "
+        "machines come in (AVX2, no AVX-512), TensorFlow leaves oneDNN off and its CPU "
+        "convolution gradients are Eigen's: docs/benchmarks/benchmark_no_onednn.md measures "
+        "that case (emulated on this CPU), where every model trains at 0.68-0.80x torch (ResNeXt-50 0.80x, SE-ResNeXt-50 0.73x, ResNet-18 0.68x) and infers at 0.88-2.02x. There "
+        "`GroupConv2D` trains narrow groups (at most 4 input channels each) as a depthwise "
+        "convolution + a sum per group, Eigen's fastest exact form for them "
+        "(docs/benchmarks/grouped_conv_no_onednn.md: 3-12x for 1-2 channels per group, 2x "
+        "for 4 at batch 4, 1.25x for ResNeXt-50's first stage at batch 16), and the per-group "
+        "custom gradient elsewhere; what keeps ResNeXt-50 below torch there is Eigen's "
+        "convolution gradients in general (ResNet-18 and MobileNet, without groups, are "
+        "further behind), not the grouping. `TF_ENABLE_ONEDNN_OPTS=1` (set before TensorFlow "
+        "is imported) turns oneDNN on for such a CPU: 1.14-1.73x torch in training in the same emulation, but batch-1 latency 0.11-0.16x (docs/benchmarks/benchmark_onednn_avx2.md), so it is advice for training jobs, not a default."),
     "deep ResNets at 160 px": (
-        "resnet101/152 and their v2 twins ran at 160 px (in separate processes, "
-        "docs/benchmarks/benchmark_deep*.json) to fit the session's time; the ratios pair "
-        "both sides at that size. The two deep `stride_in_last_block=True` rows are a 7-round "
-        "rerun: the first, 5-round run gave batch-16 throughput 1.02x (101) and 0.97x (152, "
-        "rounds 0.95-1.08) -- parity within the noise either way, the graphs differing only "
-        "by keras' biases and our fused BatchNorm."),
-    "grouped convolutions vs PyTorch": (
-        "ResNeXt-50 inference runs at 0.81x torch and SE-ResNeXt-50 at 0.93x: without oneDNN "
-        "TensorFlow's grouped forward convolution is Eigen's, slow for the 4-channel groups "
-        "of stage 1 (the formulation study, docs/benchmarks/grouped_conv.md, was measured "
-        "with oneDNN on, where the native grouped op won everywhere)."),
+        "resnet101/152 and their v2 twins run at 160 px (in separate processes, "
+        "docs/benchmarks/benchmark_deep*.json) to keep the run short; the ratios pair both "
+        "sides at that size. Their default layout (timm's) has more FLOPs than keras' "
+        "(see the v2 note), hence 0.94x latency and 0.93-0.96x throughput for the v2 rows "
+        "(resnet50v2 at 224 px: 0.86x and 0.92x); in keras' own layout "
+        "(`stride_in_last_block=True`, the deep rows 7 rounds) throughput is 1.02-1.03x and "
+        "latency 0.97-1.00x, parity within the rounds' spread, the graphs differing only by "
+        "keras' biases and our fused BatchNorm; training is 1.23-1.44x in either layout."),
     "TFLite float32, MobileNets": (
         "keras pads stride-2 depthwise convs ((0,1),(0,1)), which the converter folds into "
-        "SAME padding (keras' MobileNet TFLite graph has no PAD op; ours has 5). PyTorch-"
-        "exact outputs need the symmetric pad; the latencies come out within 2% here."),
+        "SAME padding (keras' MobileNet TFLite graph has no PAD op; ours has 5, the symmetric "
+        "padding PyTorch-exact outputs need). In this run that costs MobileNet v1/v2 and "
+        "ResNet-50 0.89-1.00x keras in float32 and 0.91-0.92x in int8, MobileNetV3-Small "
+        "0.84x in float32 (its stem and SE FCs differ too; see the MobileNetV3 note)."),
     "NASNet rows": (
-        "measured on 2026-12-03 in a separate process (docs/benchmarks/benchmark_nas.json) on "
-        "the idle AVX-512 machine kind, oneDNN on: matmul peak 340 GFLOP/s, theoretical FP32 "
-        "peak 333 GFLOP/s at the reported 2.6 GHz (the matmul exceeding it means the cores ran "
-        "above the reported clock); the ratios pair calls of that one run. NASNet-A Mobile "
-        "1.10-1.13x and Large 1.04-1.14x keras in all three measures (same trainable counts; "
-        "our BatchNorm is one fused op per layer, as in the other families; the graphs were "
-        "not compared op by op)."),
-    "int8 slower than float32": (
-        "in this table's run (the int8 export of that day) MobileNetV2 (0.91x) and "
-        "MobileNetV3-Large (0.35x) ran slower in int8 than in float32, keras' models as much as "
-        "ours; ResNet-50 int8 was 1.3x faster. Diagnosed since (docs/benchmarks/tflite_int8.md, "
-        "`python tools/profile_tflite.py`): the converter fuses h-swish into an int8 "
-        "`HARD_SWISH` that XNNPACK cannot run, so each one fell back to LiteRT's reference "
-        "kernel and split the graph into 21-23 delegate calls; the int8 export now writes "
-        "h-swish as int8 MUL/ADD ops XNNPACK runs (MobileNetV3-Large 0.67x -> 1.33x on the "
-        "AVX-512 VNNI kind). This AVX2 machine without VNNI gains less from int8 in any case; "
-        "the table is remeasured when BENCHMARKS.md is regenerated."),
+        "measured in a separate process (docs/benchmarks/benchmark_nas.json), same machine "
+        "and day: NASNet-A Mobile 1.06-1.13x and Large 1.08-1.16x keras in all three measures "
+        "(same trainable counts; our BatchNorm is one fused op per layer, as in the other "
+        "families; the graphs were not compared op by op)."),
+    "int8 vs float32": (
+        "int8 is faster than float32 for every model here: ResNet-50 6.5x, MobileNet v1 and "
+        "v2 3.1x, ShuffleNet v2 1.76x, MobileNetV3-Large 1.59x, MobileNetV3-Small 1.20x (the "
+        "last column; keras' MobileNetV3s run int8 3.4-3.5x slower than ours: their fused "
+        "int8 HARD_SWISH falls off XNNPACK, which our export avoids by writing h-swish as "
+        "int8 ADD/MUL ops with its 1/6 folded into the next layers' kernels). "
+        "MobileNetV3-Small stays below issue 19's 1.5x: its int8 stem convolution and depthwise "
+        "convolutions are slower than float on this CPU (docs/benchmarks/tflite_int8.md, "
+        "`python tools/profile_tflite.py`, and docs/compression.md)."),
     "XLA": (
         "every Keras number here is without XLA, which is also what users get: the training "
         "job leaves Keras 3's `jit_compile='auto'`, which turns XLA off on CPU-only machines "
-        "and under `tf.distribute`, on for a single GPU. The issue's probe on this machine "
-        "kind found XLA +3% for ResNet-50 and +11% for DenseNet-121 but 16x slower for "
+        "and under `tf.distribute`, on for a single GPU. An earlier probe on the AVX2 "
+        "machine kind found XLA +3% for ResNet-50 and +11% for DenseNet-121 but 16x slower for "
         "MobileNetV2 (depthwise convolutions) on CPU, so no CPU default changes; GPUs were "
-        "not measured (none was lent to this session)."),
+        "not measured (none was lent: docs/benchmarks/gpu.md), so no per-family GPU "
+        "`jit_compile` default was chosen."),
     "VGG and Inception rows": (
-        "measured in a later, separate process (docs/benchmarks/benchmark_inception.json) on the "
-        "other machine kind our machines come in: Intel Xeon, AVX-512, TensorFlow oneDNN on, "
-        "matmul peak 373 GFLOP/s (their % of peak divides by that); the ratios pair calls of "
-        "that one run. VGG16/19: ours and keras' trace to the same graph op for op (13 or 16 "
-        "Conv2D with BiasAdd and Relu, 5 MaxPool, 3 MatMul; counted from the `tf.function` "
-        "graphs), so their ratio is 1.00 by construction and the measured 0.96-1.01 is the "
+        "measured in a separate process (docs/benchmarks/benchmark_inception.json), same "
+        "machine and day. VGG16/19: ours and keras' trace to the same graph op for op (13 or "
+        "16 Conv2D with BiasAdd and Relu, 5 MaxPool, 3 MatMul; counted from the `tf.function` "
+        "graphs), so their ratio is 1.00 by construction and the measured 0.95-1.02 is the "
         "rounds' spread, not a difference. InceptionV3 and InceptionResNetV2 are faster in all "
-        "three (1.03-1.23x): one fused BatchNorm per layer, as for the ResNets."),
+        "three (1.01-1.19x): one fused BatchNorm per layer, as for the ResNets."),
     "DenseNet rows and the memory-efficient DenseNet": (
-        "measured like the VGG and Inception rows (docs/benchmarks/benchmark_densenet.json, same "
-        "machine kind): DenseNet-121/169/201 throughput 1.08-1.13x and training 1.45-1.51x "
-        "keras (one fused BatchNorm per layer); DenseNet-121's batch-1 latency 0.98x with "
-        "rounds 0.98-1.01, at parity. `memory_efficient=True` (DenseNet-121, 224 px, batch 32, "
-        "each build in its own process, `python tools/training_memory.py densenet121 "
-        "densenet121:memory_efficient=True`): peak training memory 4,934 -> 3,205 MB (-35%) "
-        "for a 1.31x slower step: docs/benchmarks/training_memory.md."),
+        "measured in a separate process (docs/benchmarks/benchmark_densenet.json), same "
+        "machine and day: DenseNet-121/169/201 latency 1.03-1.08x, throughput 1.10-1.11x and "
+        "training 1.45-1.52x keras (one fused BatchNorm per layer). `memory_efficient=True` "
+        "(DenseNet-121, 224 px, batch 32, each build in its own process, `python "
+        "tools/training_memory.py densenet121 densenet121:memory_efficient=True`): peak "
+        "training memory 4,934 -> 3,205 MB (-35%) for a 1.31x slower step: "
+        "docs/benchmarks/training_memory.md."),
     "torch": (
         "the torch worker runs with OMP_WAIT_POLICY=PASSIVE: on an oversubscribed machine "
         "torch's spinning OpenMP threads made a MobileNetV3 training step 5-10x slower in a "
@@ -175,29 +176,27 @@ EXPLANATIONS = {
         "construction figures are memory the allocator returned while the model was built "
         "(earlier models freed), 0 a warm-up that fitted in memory already held."),
     "% of matmul peak": (
-        "the probe (a 2048x2048 float32 `tf.matmul`) reaches 116-127 GFLOP/s on this AVX2 "
-        "CPU; Eigen's convolution kernels run the large ResNet convolutions faster than that "
-        "matmul, so ResNets show 83-115%. The fraction is a lower bound on how close to the "
-        "machine a model runs, not an efficiency above 100%."),
+        "the probe (a 2048x2048 float32 `tf.matmul`) reached 300-357 GFLOP/s in this run's "
+        "processes (it varies with the clock the cores get); oneDNN's convolution kernels run "
+        "the large ResNet-18 convolutions slightly faster than that matmul (102%). The fraction "
+        "is a lower bound on how close to the machine a model runs; the FP32 peak column is "
+        "the ceiling."),
     "% of FP32 peak": (
         "the CPU's theoretical float32 peak (`keras_convnets.benchmark.fp32_peak`: physical "
         "cores x FMA units per core x SIMD lanes x 2 x clock, from /proc/cpuinfo and the "
-        "process' CPU affinity) is the ceiling the matmul probe is not. Its column is empty "
-        "for rows measured before it existed (their runs did not record the CPU's family, "
-        "model and clock); a regeneration fills it. On the Intel Xeon kind (this issue's "
-        "/proc/cpuinfo: 2 cores, AVX-512 with 2 FMA units, 2.60 GHz reported) it is 333 "
-        "GFLOP/s at the reported clock. The VGG rows' 419-421 GFLOP/s, measured on that kind, "
-        "exceed it: those cores ran at >= 3.3 GHz turbo (the hypervisor reports only the "
-        "nominal clock), or oneDNN's Winograd kernels did fewer multiplications than the "
-        "direct count. Read the fraction as relative to the reported clock, and give "
-        "`KERAS_CONVNETS_CPU_GHZ` the all-core turbo clock where it is known."),
+        "process' CPU affinity): 333 GFLOP/s at this machine's reported 2.60 GHz. The matmul "
+        "probe reaching up to 107% of it, and VGG16 running at 106%, means the cores ran "
+        "above the reported clock (turbo; the hypervisor reports the nominal one) or oneDNN's "
+        "Winograd kernels did fewer multiplications than the direct count. Read the fraction "
+        "as relative to the reported clock, and give `KERAS_CONVNETS_CPU_GHZ` the all-core "
+        "turbo clock where it is known."),
     "input pipeline": (
-        "measured while other jobs shared the two cores (see the section's load averages): "
-        "both rates are lower than on an idle machine (a regeneration on an idle machine "
-        "replaces them), the ratio pairs interleaved rounds. "
-        "The pipeline's rate is far above what any model here trains at on this CPU, so it "
-        "never starves training; the decoded in-memory cache (`cache='auto'` keeps datasets "
-        "whose decoded images fit in 1 GiB) saves the JPEG decoding every epoch."),
+        "measured on the idle machine in its own process (docs/benchmarks/input_pipeline.json): "
+        "the pipeline alone streams 1,397 images/s from the JPEG files (2,707 from the "
+        "decoded cache) against ResNet-50's 9.4 training images/s at 224 px: 149x, far above "
+        "issue 19's 3x, so it never starves training on this CPU; the decoded in-memory cache "
+        "(`cache='auto'` keeps datasets whose decoded images fit in 1 GiB) saves the JPEG "
+        "decoding every epoch."),
 }
 
 
@@ -235,11 +234,21 @@ def parse_args(argv=None):
     p.add_argument("--construct", nargs="+", metavar="NAME",
                    help=f"construction time only of these models (default with the full "
                         f"suite: {', '.join(CONSTRUCTION_ONLY)})")
+    p.add_argument("--note", action="append", metavar="TOPIC: TEXT",
+                   help="a note under the tables in place of BENCHMARKS.md's own (repeatable; "
+                        "for a run written to a file of its own)")
     return p.parse_args(argv)
 
 
+def notes(args):
+    """BENCHMARKS.md's notes, or the ``--note TOPIC: TEXT`` ones given instead."""
+    if not getattr(args, "note", None):
+        return EXPLANATIONS
+    return dict(note.split(": ", 1) if ": " in note else ("note", note) for note in args.note)
+
+
 def write_outputs(results, args, command):
-    text = benchmark_report.render_markdown(results, command=command, explanations=EXPLANATIONS)
+    text = benchmark_report.render_markdown(results, command=command, explanations=notes(args))
     if os.path.exists(args.plot) or any(m.get("throughput_ips") for m in results["models"]):
         try:
             benchmark_report.plot_throughput_vs_flops(results, args.plot)

@@ -92,8 +92,9 @@ MODELS = [
      0.02, 0.01),
     ("shufflenetv2_1x", "ShuffleNet v2 1x", _registry("shufflenetv2_1x"), 0.05, 0.005),
     ("resnet18", "ResNet-18 at 1/4 width (16-128 channels)", _quarter_resnet18, 0.05, 0.005),
-    # h-swish and hard-sigmoid SE gates: the int8 rows hold the export's decomposed h-swish
-    # (tflite.convert's int8_hard_swish, docs/compression.md)
+    # h-swish and hard-sigmoid SE gates: the int8 rows hold the export's default h-swish form
+    # at the time of the run (tflite.convert's int8_hard_swish: "folded" since issue 19,
+    # "decomposed" before; docs/compression.md)
     ("mobilenetv3small", "MobileNetV3-Small", _registry("mobilenetv3small"), 0.02, 0.01),
 ]
 BATCH = 32

@@ -22,6 +22,10 @@ single-op times miss it) comes from **ablations** of the MobileNetV3s: the whole
 with h-swish replaced by ReLU and/or the SE blocks by identity -- wrong models, converted only
 to be timed beside the real one.
 
+Files per model (``FORMS``): float32, the default int8 export (h-swish folded into the next
+layers' kernels where it can be: ``int8_hard_swish="folded"``), and the two earlier int8 forms of
+h-swish, ``"decomposed"`` and ``"fused"``, timed beside it.
+
 Latencies: batch 1, ``invoke()`` only (input set once), every file of a model timed in the same
 rounds (interleaved, the order rotating, calls 5 ms apart so that one interpreter's spinning
 XNNPACK threads do not slow the next), median over rounds (at least ``--rounds``, as many as
@@ -159,8 +163,55 @@ def by_type(rows):
     return dict(sorted(table.items(), key=lambda item: -item[1][1]))
 
 
-def convert_all(name, image_size=224, forms=("float32", "int8", "int8 fused h-swish")):
-    """``{form: flatbuffer}`` of the registry model ``name`` (random weights)."""
+#: the files timed per model: float32, the default int8 export (h-swish folded), and the two
+#: earlier int8 forms of h-swish (``int8_hard_swish="decomposed"`` and ``"fused"``)
+FORMS = ("float32", "int8", "int8 decomposed", "int8 fused h-swish")
+HARD_SWISH_FORM = {"int8": "folded", "int8 decomposed": "decomposed",
+                   "int8 fused h-swish": "fused"}
+
+
+#: an experiment, not an export option: the int8 file with the stem (its convolution and
+#: activation) left in float, timed for the MobileNetV3s (see float_stem_int8)
+FLOAT_STEM = "int8, float stem (experiment)"
+
+
+def float_stem_int8(model, images):
+    """The default int8 file of ``model`` with its first operators -- up to the first
+    ``PAD``/``CONV_2D``/``DEPTHWISE_CONV_2D`` after the first ``CONV_2D``: the stem convolution
+    and its activation -- kept in float and a ``QUANTIZE`` after them. Uses TensorFlow's
+    private calibrate-then-quantize path with a node denylist (what
+    ``tf.lite.experimental.QuantizationDebugger`` does), so it is measured here only: the int8
+    stem convolution (3 input channels, 16 outputs at 112x112) is 3x slower than float on
+    XNNPACK (op profile)."""
+    from tensorflow.lite.python import convert as tflite_convert
+
+    from keras_convnets.optimize import tflite
+
+    set_quantization = tflite._set_quantization
+
+    def calibrate_only(converter, *args, **kwargs):
+        set_quantization(converter, *args, **kwargs)
+        converter._experimental_calibrate_only = True
+
+    tflite._set_quantization = calibrate_only
+    try:
+        calibrated = tflite.convert(model, quantization="int8", representative_data=images,
+                                    num_samples=len(images))
+    finally:
+        tflite._set_quantization = set_quantization
+    interpreter = tflite.make_interpreter(calibrated, delegates=False)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()
+    first = next(i for i, op in enumerate(ops) if op["op_name"] == "CONV_2D")
+    end = next(i for i, op in enumerate(ops) if i > first and op["op_name"] in (
+        "PAD", "CONV_2D", "DEPTHWISE_CONV_2D"))
+    return tflite_convert.mlir_quantize(
+        calibrated, denylisted_nodes=[names[int(op["outputs"][0])] for op in ops[:end]])
+
+
+def convert_all(name, image_size=224, forms=FORMS):
+    """``{form: flatbuffer}`` of the registry model ``name`` (random weights), and for the
+    MobileNetV3s the :data:`FLOAT_STEM` experiment."""
     import keras_convnets as kc
     from keras_convnets.optimize import tflite
 
@@ -174,7 +225,9 @@ def convert_all(name, image_size=224, forms=("float32", "int8", "int8 fused h-sw
         else:
             blobs[form] = tflite.convert(
                 model, quantization="int8", representative_data=images, num_samples=8,
-                int8_hard_swish="fused" if "fused" in form else "decomposed")
+                int8_hard_swish=HARD_SWISH_FORM[form])
+    if name.startswith("mobilenetv3") and forms == FORMS:
+        blobs[FLOAT_STEM] = float_stem_int8(model, images)
     return blobs
 
 
@@ -229,19 +282,20 @@ def ablations(name, threads, rounds, image_size=224):
     model = kc.get_spec(name).builder(input_shape=(image_size, image_size, 3), weights=None)
     images = np.random.default_rng(0).uniform(-1, 1, (8, image_size, image_size, 3))
     images = images.astype("float32")
-    hard_swish, se_call = activations.hard_swish, se_block.SEBlock.call
+    # the layer's call, so that folded and unfolded h-swish are replaced alike
+    swish_call, se_call = activations.HardSwish.call, se_block.SEBlock.call
     blobs = {}
     try:
         for variant in ABLATIONS:
-            activations.hard_swish = (lambda x: tf.nn.relu(x)) if "ReLU" in variant \
-                else hard_swish
+            activations.HardSwish.call = (lambda self, x: tf.nn.relu(x)) if "ReLU" in variant \
+                else swish_call
             se_block.SEBlock.call = (lambda self, inputs, training=None: inputs) \
                 if "no SE" in variant else se_call
             blobs[(variant, "float32")] = tflite.convert(model)
             blobs[(variant, "int8")] = tflite.convert(
                 model, quantization="int8", representative_data=images, num_samples=8)
     finally:
-        activations.hard_swish, se_block.SEBlock.call = hard_swish, se_call
+        activations.HardSwish.call, se_block.SEBlock.call = swish_call, se_call
     timed = latencies({f"{v}|{f}": b for (v, f), b in blobs.items()}, threads, rounds)
     table = {}
     for key, result in timed.items():
@@ -261,7 +315,9 @@ def _type_table(rows_by_form):
         for row in rows:
             if row["op"] not in keys:
                 keys.append(row["op"])
-    lines = ["| op | " + " | ".join(f"{form}: n, on XNNPACK, ms" for form in rows_by_form) + " |",
+    label = {"int8": "int8 now (folded)"}
+    lines = ["| op | " + " | ".join(f"{label.get(form, form)}: n, on XNNPACK, ms"
+                                    for form in rows_by_form) + " |",
              "|---|" + "---:|" * len(rows_by_form)]
     totals = {form: sum(r["ms"] for r in rows) for form, rows in rows_by_form.items()}
     order = sorted(keys, key=lambda op: -max(
@@ -309,48 +365,73 @@ def write_report(path, results, profiles, ablated, args, seconds):
         f"ran: the absolute times carry their load; the ratios pair calls of the same rounds "
         f"in one process, which is what counts.",
         "",
-        "- **int8 (before)**: `tflite.convert(model, quantization='int8', "
-        "int8_hard_swish='fused')` -- the previous export: the converter fuses h-swish into "
-        "one `HARD_SWISH` op.",
-        "- **int8 (now)**: `tflite.convert(model, quantization='int8')` -- h-swish traced as "
-        "`(x * 1/6) * relu6(x + 3)`, which the converter keeps as int8 `MUL` / `ADD` ops "
-        "that XNNPACK runs (see docs/compression.md).",
+        "- **int8 fused**: `tflite.convert(model, quantization='int8', "
+        "int8_hard_swish='fused')` -- the first export: the converter fuses h-swish into "
+        "one `HARD_SWISH` op, which XNNPACK does not run in int8.",
+        "- **int8 decomposed**: `int8_hard_swish='decomposed'` -- h-swish traced as "
+        "`(x * 1/6) * relu6(x + 3)`: int8 `MUL`, `ADD` (ReLU6 fused), `MUL`, all on XNNPACK.",
+        "- **int8 now**: `tflite.convert(model, quantization='int8')` (`int8_hard_swish="
+        "'folded'`) -- where an h-swish feeds only linear layers (through padding, pooling, "
+        "dropout, SE blocks), its `1/6` is folded into their kernels and it is traced as "
+        "`x * relu6(x + 3)`: one `MUL` fewer per h-swish (see docs/compression.md).",
         "- float32: `tflite.convert(model)`, unchanged.",
         "",
-        "| model | threads | float32 ms | int8 ms before | int8 ms now | speed-up before | "
-        "speed-up now (rounds) | fastest calls: speed-up before / now | rounds | "
-        "partitions before / now | ops off XNNPACK now |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| model | threads | float32 ms | int8 ms: fused / decomposed / now | "
+        "speed-up: fused / decomposed | speed-up now (rounds) | "
+        "fastest calls: speed-up fused / decomposed / now | rounds | "
+        "partitions: fused / decomposed / now | ops off XNNPACK now |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    earlier = ("int8 fused h-swish", "int8 decomposed", "int8")
     for name, result in results.items():
         for threads, latency in result["latency"].items():
             ms = {form: r["ms"] for form, r in latency.items()}
+            fastest = {form: r["min_ms"] for form, r in latency.items()}
             per_round = [f / q for f, q in zip(latency["float32"]["rounds"],
                                                latency["int8"]["rounds"])]
-            before = ms["int8 fused h-swish"]
-            shown = "(same file)" if "same_file_as" in latency["int8 fused h-swish"] \
-                else f"{before:.2f}"
+            same = all(latency[form].get("same_file_as", form) == "int8" for form in earlier)
+            shown = f"(same file) {ms['int8']:.2f}" if same else \
+                " / ".join(f"{ms[form]:.2f}" for form in earlier)
             lines.append(
-                f"| {name} | {threads} | {ms['float32']:.2f} | {shown}"
-                f" | {ms['int8']:.2f} | {ms['float32'] / before:.2f}x | "
-                f"**{ms['float32'] / ms['int8']:.2f}x** ({min(per_round):.2f}-"
+                f"| {name} | {threads} | {ms['float32']:.2f} | {shown} | "
+                + " / ".join(f"{ms['float32'] / ms[form]:.2f}x" for form in earlier[:2])
+                + f" | **{ms['float32'] / ms['int8']:.2f}x** ({min(per_round):.2f}-"
                 f"{max(per_round):.2f}) | "
-                f"{latency['float32']['min_ms'] / latency['int8 fused h-swish']['min_ms']:.2f}x"
-                f" / {latency['float32']['min_ms'] / latency['int8']['min_ms']:.2f}x | "
-                f"{len(per_round)} | {result['partitions']['int8 fused h-swish']} / "
-                f"{result['partitions']['int8']} | "
-                f"{', '.join(f'{op} x{n}' for op, n in result['fallback']['int8'].items()) or '-'}"
-                " |")
+                + " / ".join(f"{fastest['float32'] / fastest[form]:.2f}x" for form in earlier)
+                + f" | {len(per_round)} | "
+                + " / ".join(str(result["partitions"][form]) for form in earlier) + " | "
+                + (", ".join(f"{op} x{n}" for op, n in result["fallback"]["int8"].items())
+                   or "-") + " |")
     lines += ["", f"Medians of at least {args.rounds} interleaved rounds (as many as fit "
               f"in {SECONDS:.0f} s per model and thread count, up to 2000) after 3 warm-up "
               "calls each; `fastest calls`: the ratio of each file's fastest call, the least "
               "disturbed by other jobs. The calls are "
               f"{GAP * 1000:.0f} ms apart (untimed: XNNPACK's worker threads spin "
               "after a call and would slow the next interpreter's call on 2 cores); in brackets "
-              "the range of the per-round float/int8 ratios. `(same file)`: the model has no "
-              "h-swish, both int8 exports are byte-identical. "
+              "the range of the per-round float/int8 ratios (int8 now). `(same file)`: the model "
+              "has no h-swish, the three int8 exports are byte-identical. "
               "Partitions: the `DELEGATE` nodes XNNPACK makes of the graph (1 means all of it "
               "runs in one delegate call; every op it refuses splits the graph)."]
+    stems = [(name, threads, latency) for name, result in results.items()
+             for threads, latency in result["latency"].items() if FLOAT_STEM in latency]
+    if stems:
+        lines += ["", "## Experiment: the MobileNetV3 stem left in float", "",
+                  "The int8 file (now) with the stem convolution and its h-swish kept in float "
+                  "and a `QUANTIZE` after them (`float_stem_int8` in the tool: TensorFlow's "
+                  "private calibrate-then-quantize path with a node denylist; not an export "
+                  "option). Same rounds as the table above.", "",
+                  "| model | threads | float32 ms | int8 now ms | float stem ms | "
+                  "speed-up now | speed-up float stem | fastest calls: now / float stem |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, threads, latency in stems:
+            ms = {form: r["ms"] for form, r in latency.items()}
+            fastest = {form: r["min_ms"] for form, r in latency.items()}
+            lines.append(
+                f"| {name} | {threads} | {ms['float32']:.2f} | {ms['int8']:.2f} | "
+                f"{ms[FLOAT_STEM]:.2f} | {ms['float32'] / ms['int8']:.2f}x | "
+                f"**{ms['float32'] / ms[FLOAT_STEM]:.2f}x** | "
+                f"{fastest['float32'] / fastest['int8']:.2f}x / "
+                f"{fastest['float32'] / fastest[FLOAT_STEM]:.2f}x |")
     for name, table in ablated.items():
         full = table[ABLATIONS[0]]
         lines += ["", f"## What h-swish and the SE blocks cost inside the graph: {name}", "",
@@ -358,7 +439,7 @@ def write_report(path, results, profiles, ablated, args, seconds):
                   "rounds as above) as built and traced with h-swish replaced by ReLU and/or "
                   "the SE blocks by identity: *wrong* models, converted only to measure what "
                   "those ops cost in the delegated graph. int8 is the current export "
-                  "(decomposed h-swish).", "",
+                  "(h-swish folded where it can be).", "",
                   "| variant | float32 ms | int8 ms | int8 speed-up | cost float / int8 ms |",
                   "|---|---:|---:|---:|---:|"]
         for variant in ABLATIONS:
@@ -374,7 +455,7 @@ def write_report(path, results, profiles, ablated, args, seconds):
                   "overhead is under 0.01 ms: see RESHAPE). In the whole graph XNNPACK fuses "
                   "each PAD into the convolution after it, float and int8 alike (a PAD + "
                   "stride-2 depthwise convolution times the same as a SAME-padded one), so the "
-                  "PAD row costs nothing there. The three columns are timed one after "
+                  "PAD row costs nothing there. The columns are timed one after "
                   "another (not interleaved), so on a shared CPU they differ by its load too: "
                   "compare op types within a column.", ""]
         lines += _type_table(by_form)
@@ -401,7 +482,8 @@ def main(argv=None):
     if args.profile and "--models" not in (argv if argv is not None else sys.argv):
         for name in args.profile:
             blobs = convert_all(name, args.image_size)
-            by_form = {form: profile(blob, args.threads[0]) for form, blob in blobs.items()}
+            by_form = {form: profile(blob, args.threads[0]) for form, blob in blobs.items()
+                       if form in FORMS}
             print(f"\n## {name}\n" + "\n".join(_type_table(by_form)))
         return 0
     profiled = args.profile if args.profile is not None else \
@@ -424,7 +506,7 @@ def main(argv=None):
                 f"{f} {r['ms']:.2f} ms" for f, r in by_form.items()))
         if name in profiled:
             profiles[name] = {form: profile(blob, args.threads[0])
-                              for form, blob in blobs.items()}
+                              for form, blob in blobs.items() if form in FORMS}
             _log(f"{name}: profiled")
     ablated = {}
     for name in args.models:

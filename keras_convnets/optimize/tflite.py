@@ -24,7 +24,9 @@ Quantisation modes (``quantization=``), after the TFLite post-training quantisat
   own ranges and needs no representative data; given some, the converter also quantises the
   layers QAT left in float (its documented fallback), which otherwise stay float in the file.
   h-swish is exported as int8 ``MUL``/``ADD`` ops by default (``int8_hard_swish``), because
-  LiteRT's XNNPACK delegate has no int8 ``HARD_SWISH``: see docs/compression.md.
+  LiteRT's XNNPACK delegate has no int8 ``HARD_SWISH``, with its ``1/6`` folded into the
+  kernels of the linear layers after it where it only feeds such layers: see
+  docs/compression.md.
 
 Converter facts this module relies on:
 
@@ -56,6 +58,7 @@ from ..backend import tf
 from ..flops import leaf_layers
 from ..layers.activations import decomposed_hard_swish
 from ..utils import check_choice
+from .fold import fold_hard_activations
 
 _UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
 _OP_LISTS = re.compile(r"^(?:TF Select|Flex|Custom) ops: (.+)$", re.MULTILINE)
@@ -212,12 +215,12 @@ def _set_quantization(converter, model, shape, quantization, representative_data
             converter.inference_output_type = tf.int8
 
 
-INT8_HARD_SWISH = ("decomposed", "fused")
+INT8_HARD_SWISH = ("folded", "decomposed", "fused")
 
 
 def convert(model, *, input_shape=None, batch_size=1, quantization=None,
             representative_data=None, int8_io=False, num_samples=100,
-            int8_hard_swish="decomposed"):
+            int8_hard_swish="folded"):
     """Converts ``model`` to a TFLite flatbuffer (``bytes``) with builtin ops only.
 
     Args:
@@ -233,13 +236,22 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
         int8_io: with ``"int8"``, int8 input and output tensors instead of float32.
         num_samples: how many calibration images to take from ``representative_data``.
         int8_hard_swish: how an ``"int8"`` graph expresses h-swish (MobileNetV3's
-            :class:`~keras_convnets.layers.HardSwish`): ``"decomposed"`` (default) traces it as
-            ``(x * 1/6) * relu6(x + 3)``, int8 ``MUL``/``ADD`` ops that LiteRT's XNNPACK
-            delegate runs with the rest of the graph; ``"fused"`` lets the converter fuse it
+            :class:`~keras_convnets.layers.HardSwish`) and hard-sigmoid
+            (:class:`~keras_convnets.layers.HardSigmoid`). ``"folded"`` (default): where
+            the activation feeds only linear layers (convolutions, ``Dense``), directly or
+            through padding, pooling, reshapes, dropout or an SE block, a copy of the model
+            computes ``x * relu6(x + 3)`` (``relu6(x + 3)``) and those layers' kernels carry
+            the ``1/6`` (:func:`keras_convnets.optimize.fold.fold_hard_activations`; exact to
+            float rounding, the model given is not changed): one int8 ``ADD`` with a fused
+            ReLU6 and one ``MUL`` per h-swish; the others are decomposed as below.
+            ``"decomposed"`` traces every h-swish as ``(x * 1/6) * relu6(x + 3)``, int8
+            ``MUL``/``ADD`` ops that LiteRT's XNNPACK delegate runs with the rest of the
+            graph (one ``MUL`` more than folded); ``"fused"`` lets the converter fuse it
             into one int8 ``HARD_SWISH`` op, which XNNPACK does not take (each one runs on the
             builtin kernels and splits the delegated graph: MobileNetV3 int8 ran 2-3x slower
             than float that way) -- for runtimes with an int8 ``HARD_SWISH`` kernel of their
-            own. Float graphs always keep the fused op.
+            own. Float graphs always keep the fused op; a quantisation-aware-trained model
+            (its ranges learnt on the unfolded graph) is decomposed, never folded.
 
     Raises:
         UnsupportedOpsError: the graph needs Flex / Select TF or custom ops.
@@ -247,6 +259,9 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
     """
     check_choice("int8_hard_swish", int8_hard_swish, INT8_HARD_SWISH)
     model = inference_model(model)  # auxiliary classifiers are for training only
+    if quantization == "int8" and int8_hard_swish == "folded" and \
+            not _is_quantization_aware(model):
+        model, _ = fold_hard_activations(model)  # a copy, or the model where nothing folds
     shape = _fixed_input_shape(model, input_shape, batch_size)
     spec = tf.TensorSpec(shape, model.inputs[0].dtype, name="input")
 
@@ -254,7 +269,7 @@ def convert(model, *, input_shape=None, batch_size=1, quantization=None,
     def inference(images):
         return model(images, training=False)
 
-    with decomposed_hard_swish(quantization == "int8" and int8_hard_swish == "decomposed"):
+    with decomposed_hard_swish(quantization == "int8" and int8_hard_swish != "fused"):
         concrete = inference.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], _variables_of(model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
