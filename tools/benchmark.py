@@ -127,9 +127,11 @@ EXPLANATIONS = {
     "TFLite float32, MobileNets": (
         "keras pads stride-2 depthwise convs ((0,1),(0,1)), which the converter folds into "
         "SAME padding (keras' MobileNet TFLite graph has no PAD op; ours has 5, the symmetric "
-        "padding PyTorch-exact outputs need). In this run that costs MobileNet v1/v2 and "
-        "ResNet-50 0.89-1.00x keras in float32 and 0.91-0.92x in int8, MobileNetV3-Small "
-        "0.84x in float32 (its stem and SE FCs differ too; see the MobileNetV3 note)."),
+        "padding PyTorch-exact outputs need). In this run MobileNet v1/v2 and ResNet-50 "
+        "measured 0.89-1.00x keras in float32 and 0.91-0.92x in int8, MobileNetV3-Small 0.84x "
+        "in float32 (its stem and SE FCs differ too; see the MobileNetV3 note). "
+        "tools/profile_tflite.py finds XNNPACK fusing a PAD into the convolution after it "
+        "when timed alone, so what makes up the int8 gap is not established."),
     "NASNet rows": (
         "measured in a separate process (docs/benchmarks/benchmark_nas.json), same machine "
         "and day: NASNet-A Mobile 1.06-1.13x and Large 1.08-1.16x keras in all three measures "
