@@ -47,7 +47,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 from keras_convnets.backend import keras, tf  # noqa: E402
-from keras_convnets.layers.group_conv import grouped_conv2d, native_grouped_kernels  # noqa: E402
+from keras_convnets.layers.group_conv import (  # noqa: E402
+    depthwise_grouped_conv2d, grouped_conv2d, native_grouped_kernels)
 
 # (label, family, batch, H, W, C_in, C_out, kernel, stride, groups)
 CASES = [
@@ -111,21 +112,9 @@ def _einsum(x, k, stride, groups, padding="SAME"):
     return tf.reshape(y, tf.concat([tf.shape(x)[:-1], [cout]], 0))
 
 
-def depthwise_kernel(k, groups):
-    """(kh, kw, cin/g, cout) grouped kernel -> (kh, kw, cin, cout/g) depthwise kernel."""
-    kh, kw, cin_g, cout = k.shape
-    k5 = tf.reshape(k, [kh, kw, cin_g, groups, cout // groups])
-    return tf.reshape(tf.transpose(k5, [0, 1, 3, 2, 4]), [kh, kw, cin_g * groups, cout // groups])
-
-
 def _depthwise(x, k, stride, groups, padding="SAME"):
-    kh, kw, cin_g, cout = k.shape
-    y = tf.nn.depthwise_conv2d(x, depthwise_kernel(k, groups), [1, stride, stride, 1], padding)
-    if cin_g == 1:  # a depthwise convolution already (GroupConv2D's path for groups = C_in)
-        return y
-    shape = tf.shape(y)
-    y = tf.reshape(y, tf.concat([shape[:-1], [groups, cin_g, cout // groups]], 0))
-    return tf.reshape(tf.reduce_sum(y, axis=-2), tf.concat([shape[:-1], [cout]], 0))
+    # GroupConv2D's own depthwise form (its training path for narrow groups without oneDNN)
+    return depthwise_grouped_conv2d(x, k, (1, stride, stride, 1), padding, groups)
 
 
 def dense_kernel(k, groups):

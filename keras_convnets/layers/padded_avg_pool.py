@@ -18,6 +18,7 @@ it without Select ops.
 
 from ..backend import keras, register_serializable, tf
 from ..utils import check_bool, check_positive_int
+from .padded_max_pool import padded_pool_output_shape
 
 
 def _same_pads(length, pool_size, strides):
@@ -70,16 +71,8 @@ class PaddedAveragePooling2D(keras.layers.Layer):
         ones = tf.pad(tf.ones_like(inputs[..., :1]), pads)
         return pooled / tf.nn.avg_pool2d(ones, size, strides, "VALID")
 
-    def _output_length(self, length):
-        if length is None:
-            return None
-        if self.padding == "same":
-            return -(-length // self.strides)
-        return (length + 2 * self.padding - self.pool_size) // self.strides + 1
-
     def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        return (batch, self._output_length(height), self._output_length(width), channels)
+        return padded_pool_output_shape(input_shape, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
         config = super().get_config()

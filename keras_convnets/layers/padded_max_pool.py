@@ -12,6 +12,21 @@ from ..backend import keras, register_serializable, tf
 from ..utils import check_positive_int
 
 
+def padded_pool_output_shape(input_shape, pool_size, strides, padding):
+    """The NHWC output shape of a ``pool_size`` pooling at ``strides`` with ``padding`` pixels on
+    every side, or TensorFlow's amounts where ``padding`` is ``"same"`` (unknown sizes stay
+    ``None``); shared by :class:`PaddedMaxPool2D` and ``PaddedAveragePooling2D``."""
+    def length(size):
+        if size is None:
+            return None
+        if padding == "same":
+            return -(-size // strides)
+        return (size + 2 * padding - pool_size) // strides + 1
+
+    batch, height, width, channels = input_shape
+    return (batch, length(height), length(width), channels)
+
+
 @register_serializable
 class PaddedMaxPool2D(keras.layers.Layer):
     """``pool_size`` x ``pool_size`` max pooling with ``padding`` pixels on every side (NHWC)."""
@@ -32,14 +47,8 @@ class PaddedMaxPool2D(keras.layers.Layer):
                             constant_values=inputs.dtype.min)
         return tf.nn.max_pool2d(inputs, self.pool_size, self.strides, "VALID")
 
-    def _output_length(self, length):
-        if length is None:
-            return None
-        return (length + 2 * self.padding - self.pool_size) // self.strides + 1
-
     def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        return (batch, self._output_length(height), self._output_length(width), channels)
+        return padded_pool_output_shape(input_shape, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
         config = super().get_config()
