@@ -106,15 +106,18 @@ EXPLANATIONS = {
         "1.47x, SE-ResNeXt-50 1.41x; inference 1.26-1.51x). On the other CPU kind our "
         "machines come in (AVX2, no AVX-512), TensorFlow leaves oneDNN off and its CPU "
         "convolution gradients are Eigen's: docs/benchmarks/benchmark_no_onednn.md measures "
-        "that case (emulated on this CPU), where every model trains at 0.68-0.80x torch (ResNeXt-50 0.80x, SE-ResNeXt-50 0.73x, ResNet-18 0.68x) and infers at 0.88-2.02x. There "
-        "`GroupConv2D` trains narrow groups (at most 4 input channels each) as a depthwise "
-        "convolution + a sum per group, Eigen's fastest exact form for them "
+        "that case (emulated on this CPU), where every model trains at 0.68-0.80x torch "
+        "(ResNeXt-50 0.80x, SE-ResNeXt-50 0.73x, ResNet-18 0.68x) and infers at 0.88-2.02x. "
+        "There `GroupConv2D` trains narrow groups (at most 4 input channels each) as a "
+        "depthwise convolution + a sum per group, Eigen's fastest exact form for them "
         "(docs/benchmarks/grouped_conv_no_onednn.md: 3-12x for 1-2 channels per group, 2x "
         "for 4 at batch 4, 1.25x for ResNeXt-50's first stage at batch 16), and the per-group "
         "custom gradient elsewhere; what keeps ResNeXt-50 below torch there is Eigen's "
         "convolution gradients in general (ResNet-18 and MobileNet, without groups, are "
         "further behind), not the grouping. `TF_ENABLE_ONEDNN_OPTS=1` (set before TensorFlow "
-        "is imported) turns oneDNN on for such a CPU: 1.14-1.73x torch in training in the same emulation, but batch-1 latency 0.11-0.16x (docs/benchmarks/benchmark_onednn_avx2.md), so it is advice for training jobs, not a default."),
+        "is imported) turns oneDNN on for such a CPU: 1.14-1.73x torch in training in the same "
+        "emulation, but batch-1 latency 0.11-0.16x (docs/benchmarks/benchmark_onednn_avx2.md), "
+        "so it is advice for training jobs, not a default."),
     "deep ResNets at 160 px": (
         "resnet101/152 and their v2 twins run at 160 px (in separate processes, "
         "docs/benchmarks/benchmark_deep*.json) to keep the run short; the ratios pair both "
