@@ -187,7 +187,8 @@ def _signature(extra, default_classes):
 
 #: ``build_model``'s own options, which every builder passes on whether or not its signature
 #: lists them
-PASSED_THROUGH = ("norm", "drop_rate", "aux_logits", "bn_epsilon", "bn_momentum")
+PASSED_THROUGH = ("norm", "drop_rate", "aux_logits", "bn_epsilon", "bn_momentum",
+                  "strided_padding")
 
 
 def _check_arguments(builder, options, extra, given):

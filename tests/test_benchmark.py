@@ -313,3 +313,22 @@ def test_notes_of_a_run_written_to_a_file_of_its_own():
     assert tool.notes(tool.parse_args([])) is tool.EXPLANATIONS
     args = tool.parse_args(["--note", "emulation: TensorFlow without oneDNN", "--note", "plain"])
     assert tool.notes(args) == {"emulation": "TensorFlow without oneDNN", "note": "plain"}
+
+
+def test_tflite_control_times_two_interpreters_of_one_file(tmp_path):
+    """tools/tflite_control.py: keras' file loaded twice next to ours in both paddings, each
+    relative to the two keras interpreters' mean; committed run linked from BENCHMARKS.md."""
+    tool = _tool("tflite_control")
+    results = tool.measure("mobilenet", image_size=32, rounds=1, quantizations=("float32",),
+                           log=lambda message: None)
+    records = results["float32"]
+    assert [record["order"] for record in records] == [list(o) for o in tool.ORDERS]
+    for record in records:
+        speed, median = record["speed_vs_keras"], record["median_ms"]
+        assert set(speed) == set(median) == set(tool.SIDES)
+        keras_ms = (median["keras_a"] + median["keras_b"]) / 2
+        assert speed["ours_same"] == pytest.approx(keras_ms / median["ours_same"])
+    text = tool.report({"mobilenet": results}, {"date": "d", "machine": "m", "threads": 2,
+                                                "rounds": 1, "image_size": 32})
+    assert text.count("| mobilenet | float32 |") == 2
+    assert "docs/benchmarks/tflite_control.md" in (ROOT / "BENCHMARKS.md").read_text()

@@ -166,6 +166,57 @@ def test_stride_in_last_block_is_keras_resnet_v2_layout():
         kc.ResNet50.tiny(input_shape=shape, stride_in_last_block=True)
 
 
+def _weighted_layers(model):
+    return [layer for layer in model.layers if layer.weights]
+
+
+def test_strided_padding_same_is_keras_applications_arithmetic():
+    """``strided_padding="same"`` builds keras.applications' MobileNetV2 function: its weights,
+    copied layer by layer, give its logits (BN epsilon 1e-3 as keras), with no pad layers."""
+    shape = (96, 96, 3)
+    theirs = keras.applications.MobileNetV2(input_shape=shape, weights=None,
+                                            classifier_activation=None)
+    options = dict(input_shape=shape, bn_epsilon=1e-3, classifier_activation=None)
+    ours = kc.MobileNetV2(strided_padding="same", **options)
+    symmetric = kc.MobileNetV2(**options)
+    assert not [layer for layer in ours.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert sum(kc.count_params(ours)) == theirs.count_params()
+    rng = np.random.default_rng(0)
+    for source, target in zip(_weighted_layers(theirs), _weighted_layers(ours), strict=True):
+        # He-scaled kernels and BatchNorms that are not the identity (keras' initial ones
+        # shrink the signal to 1e-12 by the last layer, where any two models agree)
+        if isinstance(source, keras.layers.BatchNormalization):
+            values = [rng.uniform(0.8, 1.2, v.shape) if i in (0, 3) else
+                      rng.normal(0, 0.05, v.shape) for i, v in enumerate(source.get_weights())]
+        else:
+            kernel, *bias = source.get_weights()
+            fan_in = np.prod(kernel.shape[:-1] if not isinstance(
+                source, keras.layers.DepthwiseConv2D) else kernel.shape[:2])
+            values = [rng.normal(0, np.sqrt(2 / fan_in), kernel.shape),
+                      *(rng.normal(0, 0.05, b.shape) for b in bias)]
+        values = [v.astype("float32") for v in values]
+        source.set_weights(values)
+        target.set_weights(values)
+        symmetric.get_layer(target.name.replace(ours.name, symmetric.name)).set_weights(values)
+    x = rng.uniform(-1, 1, (2, *shape)).astype("float32")
+    expected = theirs(x, training=False).numpy()
+    assert np.abs(expected[0] - expected[1]).max() > 1e-2  # the logits depend on the image
+    # float32 rounding only (our fused BatchNorm sums in another order): 3e-5 on logits near 2
+    np.testing.assert_allclose(ours(x, training=False).numpy(), expected, rtol=1e-4, atol=1e-4)
+    # the default (PyTorch's symmetric padding) computes another function with those weights
+    assert np.abs(symmetric(x, training=False).numpy() - expected).max() > 0.1
+
+
+@pytest.mark.legacy
+def test_strided_padding_is_checked():
+    with pytest.raises(ValueError, match=r"`strided_padding` must be one of 'symmetric', "
+                                         r"'same'; got 'valid'"):
+        kc.MobileNetV2.tiny(input_shape=SMALL, strided_padding="valid")
+    # VGG strides only by pooling: "same" would change nothing
+    with pytest.raises(ValueError, match=r"`strided_padding`='same': vgg11 has no strided conv"):
+        kc.VGG11.tiny(input_shape=SMALL, strided_padding="same")
+
+
 def test_mixed_precision_keeps_float32_probabilities():
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_float16")

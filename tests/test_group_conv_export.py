@@ -12,6 +12,7 @@ import pytest
 
 import keras_convnets as kc
 from keras_convnets.backend import USE_LEGACY_KERAS, keras, tf
+from numpy_reference import grouped_conv_numpy
 
 
 def _xla_attributes(export_dir):
@@ -69,26 +70,6 @@ def test_group_convolution_models_carry_no_xla_must_compile(name, tmp_path):
 
 
 # -- GroupConv2D with groups == input channels (depthwise, with channel multiplier) ---------
-def _grouped_conv_numpy(x, kernel, groups, stride, dilation=1):
-    """Direct loops of a VALID grouped convolution (kernel: kh, kw, C_in / g, C_out)."""
-    kh, kw, cin_g, cout = kernel.shape
-    cout_g = cout // groups
-    n, h, w, _ = x.shape
-    eh, ew = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
-    oh, ow = (h - eh) // stride + 1, (w - ew) // stride + 1
-    out = np.zeros((n, oh, ow, cout))
-    for g in range(groups):
-        xs = x[..., g * cin_g:(g + 1) * cin_g]
-        ks = kernel[..., g * cout_g:(g + 1) * cout_g]
-        for i in range(oh):
-            for j in range(ow):
-                rows = slice(i * stride, i * stride + eh, dilation)
-                cols = slice(j * stride, j * stride + ew, dilation)
-                patch = xs[:, rows, cols]
-                out[:, i, j, g * cout_g:(g + 1) * cout_g] = np.einsum("nhwc,hwco->no", patch, ks)
-    return out
-
-
 @pytest.mark.legacy
 @pytest.mark.parametrize("multiplier, stride, dilation", [(1, 1, 1), (1, 2, 1), (2, 1, 1),
                                                           (3, 2, 1), (1, 1, 2)])
@@ -98,7 +79,7 @@ def test_group_conv_depthwise_case_matches_numpy(rng, multiplier, stride, dilati
     x = rng.standard_normal((2, 9, 9, 6)).astype("float32")
     layer = GroupConv2D(6 * multiplier, 3, strides=stride, groups=6, dilation_rate=dilation)
     y = layer(x).numpy()
-    expected = _grouped_conv_numpy(x, layer.kernel.numpy(), 6, stride, dilation)
+    expected = grouped_conv_numpy(x, layer.kernel.numpy(), 6, stride, dilation)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from keras_convnets.backend import USE_LEGACY_KERAS, keras, tf
 from keras_convnets.layers import ChannelSplit, DropPath, GroupConv2D, SEBlock, normalization
+from numpy_reference import grouped_conv_numpy
 
 pytestmark = pytest.mark.legacy
 
@@ -102,29 +103,12 @@ def test_drop_path_validates_rate_and_round_trips(rng, save_and_reload):
 
 
 # -- GroupConv2D ------------------------------------------------------------------------------
-def _grouped_conv_numpy(x, kernel, groups, stride):
-    """Direct loops over groups of a VALID convolution."""
-    kh, kw, cin_g, cout = kernel.shape
-    cout_g = cout // groups
-    n, h, w, _ = x.shape
-    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
-    out = np.zeros((n, oh, ow, cout))
-    for g in range(groups):
-        xs = x[..., g * cin_g:(g + 1) * cin_g]
-        ks = kernel[..., g * cout_g:(g + 1) * cout_g]
-        for i in range(oh):
-            for j in range(ow):
-                patch = xs[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
-                out[:, i, j, g * cout_g:(g + 1) * cout_g] = np.einsum("nhwc,hwco->no", patch, ks)
-    return out
-
-
 @pytest.mark.parametrize("groups, stride", [(1, 1), (4, 1), (4, 2), (8, 2)])
 def test_group_conv_matches_numpy(rng, groups, stride):
     x = rng.standard_normal((2, 9, 9, 16)).astype("float32")
     layer = GroupConv2D(24, 3, strides=stride, groups=groups)
     y = layer(x).numpy()
-    expected = _grouped_conv_numpy(x, layer.kernel.numpy(), groups, stride)
+    expected = grouped_conv_numpy(x, layer.kernel.numpy(), groups, stride)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
     assert layer.compute_output_shape(x.shape) == y.shape[:0] + (2,) + y.shape[1:]
 

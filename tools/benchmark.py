@@ -14,9 +14,10 @@ timm/torchvision reference (a worker subprocess, interleaved call by call), plus
 models per family against timm/torchvision. The model lists below follow from the registry
 (``ModelSpec.keras_twin``, ``params``, ``flops``) by the rule stated at each. See
 ``keras_convnets/benchmark.py`` for exactly what each number is, ``tools/benchmark_report.py``
-for the report. (The committed BENCHMARKS.md merges four processes on the idle 2-core machine
--- the full settings on 11 models, 22 min; the deep ResNets at 160 px, 11 min; the ResNetV2
-layout variants, ~15 min -- see its header for the exact commands.) Outputs: ``BENCHMARKS.md``
+for the report. (The committed BENCHMARKS.md merges several processes on the idle 2-core
+machine -- the full settings on 11 models; the deep ResNets at 160 px; the ResNetV2 and
+MobileNet keras-layout variants; the Inception, DenseNet and NAS twins; the input pipeline --
+see its header for the exact commands.) Outputs: ``BENCHMARKS.md``
 (repo root), ``docs/benchmarks/benchmark.json`` (every time of every round) and
 ``docs/benchmarks/throughput_vs_flops.png``.
 """
@@ -98,8 +99,10 @@ EXPLANATIONS = {
         "batch-1 latency 0.93-0.94x keras (Large 0.82-0.98 over the rounds, Small 0.82-1.05) "
         "while batch-16 throughput is 0.98-1.06x and the training step 1.34-1.49x: the graphs "
         "differ only by the SE blocks' FCs (MatMul on the pooled vector, keras: 1x1 Conv2D) "
-        "and the stem Pad (PyTorch-exact symmetric padding), a few small ops that weigh at "
-        "batch 1 only."),
+        "and the Pads before the strided convolutions (PyTorch-exact symmetric padding), a "
+        "few small ops that weigh at batch 1 only. Built with keras' padding "
+        "(`strided_padding='same'`, its own process) the MobileNets' batch-1 latency is "
+        "1.04-1.13x keras (V3-Large 1.05x, V3-Small 1.04x, v1 and v2 1.13x)."),
     "training vs PyTorch": (
         "this run's CPU has AVX-512, where TensorFlow turns oneDNN on by default: every model "
         "trains faster than torch (1.17-2.41x), grouped convolutions included (ResNeXt-50 "
@@ -127,14 +130,18 @@ EXPLANATIONS = {
         "(`stride_in_last_block=True`, the deep rows 7 rounds) throughput is 1.02-1.03x and "
         "latency 0.97-1.00x, parity within the rounds' spread, the graphs differing only by "
         "keras' biases and our fused BatchNorm; training is 1.23-1.44x in either layout."),
-    "TFLite float32, MobileNets": (
-        "keras pads stride-2 depthwise convs ((0,1),(0,1)), which the converter folds into "
-        "SAME padding (keras' MobileNet TFLite graph has no PAD op; ours has 5, the symmetric "
-        "padding PyTorch-exact outputs need). In this run MobileNet v1/v2 and ResNet-50 "
-        "measured 0.89-1.00x keras in float32 and 0.91-0.92x in int8, MobileNetV3-Small 0.84x "
-        "in float32 (its stem and SE FCs differ too; see the MobileNetV3 note). "
-        "tools/profile_tflite.py finds XNNPACK fusing a PAD into the convolution after it "
-        "when timed alone, so what makes up the int8 gap is not established."),
+    "TFLite, MobileNets": (
+        "keras pads stride-2 convolutions bottom/right, which the converter folds into SAME "
+        "padding; ours pad symmetrically (PyTorch-exact outputs), 5 PAD ops that XNNPACK fuses "
+        "into the convolution after each. `strided_padding='same'` builds keras' padding (no "
+        "PAD op: the rows so marked, docs/benchmarks/benchmark_mobilenet_same_padding.json): "
+        "its TFLite ratios stay 0.88-0.97x, so the PADs are not the gap. The control "
+        "(docs/benchmarks/tflite_control.md, `python tools/tflite_control.py`) loads keras' own "
+        "file into two interpreters beside ours: the two copies of one file time 0.77-1.43x "
+        "of their mean and ours 0.66-1.37x, in either padding, depending on the interpreter "
+        "instance. A TFLite ratio within about 0.7-1.4x here -- MobileNet v1/v2 and ResNet-50 "
+        "at 0.89-1.00x float32 and 0.91-0.92x int8 in the main run, MobileNetV3-Small 0.84x "
+        "float32 -- is not a property of the graphs."),
     "NASNet rows": (
         "measured in a separate process (docs/benchmarks/benchmark_nas.json), same machine "
         "and day: NASNet-A Mobile 1.06-1.13x and Large 1.08-1.16x keras in all three measures "

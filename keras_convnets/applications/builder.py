@@ -20,6 +20,9 @@ from ..registry import all_specs, get_spec
 from ..utils import check_bool, check_choice, check_positive_int, check_rate
 
 POOLINGS = (None, "avg", "max")
+#: ``strided_padding=``: PyTorch's symmetric ``k // 2`` (the default: ported weights give the
+#: reference's outputs) or TensorFlow's ``"same"`` (bottom/right only)
+STRIDED_PADDINGS = ("symmetric", "same")
 #: He-style initialisation (fan-out, as torchvision's ResNets): keeps activations well scaled
 #: when training from scratch.
 CONV_INITIALIZER = {"class_name": "VarianceScaling",
@@ -30,8 +33,13 @@ class BuildContext:
     """Creates layers named ``<model name>_<layer name>`` with the model's shared options."""
 
     def __init__(self, prefix, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9,
-                 aux_classes=None, aux_activation="softmax"):
+                 aux_classes=None, aux_activation="softmax", strided_padding="symmetric"):
         self.prefix = prefix
+        self.strided_padding = check_choice("strided_padding", strided_padding,
+                                            STRIDED_PADDINGS)
+        #: how many strided convolutions :meth:`symmetric_pad` padded (build_model refuses
+        #: ``strided_padding="same"`` where it would change nothing)
+        self.strided_pad_count = 0
         self.norm_kind = check_norm(norm)
         self.bn_epsilon = bn_epsilon
         self.bn_momentum = bn_momentum
@@ -54,9 +62,14 @@ class BuildContext:
         Keras' ``"same"`` padding with stride 2 pads only the bottom/right; explicit symmetric
         zero-padding (a ``<name>_pad`` layer) keeps the arithmetic identical to the reference
         implementations, so ported weights give identical outputs. At stride 1 the two agree.
+        With ``strided_padding="same"`` the strided convolutions pad as TensorFlow's
+        ``"same"`` instead (TF-Slim's and keras.applications' arithmetic, no pad layer).
         """
         pad = dilation_rate * (kernel_size - 1) // 2
         if strides > 1 and pad:
+            self.strided_pad_count += 1
+            if self.strided_padding == "same":
+                return x, "same"
             return keras.layers.ZeroPadding2D(pad, name=self.name(name + "_pad"))(x), "valid"
         return x, "same"
 
@@ -277,13 +290,18 @@ def _classifier(ctx, head, x, classes, classifier_activation, drop_rate, prefix=
 def build_model(model_name, body, *, include_top=True, weights=None, input_tensor=None,
                 input_shape=None, pooling=None, classes=1000, classifier_activation="softmax",
                 name=None, drop_rate=0.0, norm="batch", bn_epsilon=1e-5, bn_momentum=0.9,
-                head=Head(), aux_logits=False, **unexpected):
+                head=Head(), aux_logits=False, strided_padding="symmetric", **unexpected):
     """Builds the registered model ``model_name`` around ``body(ctx, x) -> features``.
 
     ``head`` (a :class:`Head`) describes the classifier on top. Auxiliary classifiers are
     declared by the body with :meth:`BuildContext.auxiliary_classifier`; with
     ``aux_logits=True`` and ``include_top=True`` the model returns ``[predictions, aux1, ...]``
     (for training: :func:`inference_model` drops them), otherwise they are not built at all.
+
+    ``strided_padding="same"`` pads the strided convolutions that the shared builder makes as
+    TensorFlow's ``"same"`` (bottom/right) instead of PyTorch's symmetric ``k // 2``: the
+    arithmetic of TF-Slim and keras.applications, whose weights then give their outputs, and
+    graphs without pad layers (TFLite folds nothing away; see BENCHMARKS.md's MobileNet notes).
     """
     spec = get_spec(model_name)
     if unexpected:
@@ -318,8 +336,13 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
     inputs, user_tensor = _resolve_input(spec, input_tensor, input_shape, include_top)
     ctx = BuildContext(name + "_", norm=norm, bn_epsilon=bn_epsilon, bn_momentum=bn_momentum,
                        aux_classes=classes if include_top and aux_logits else None,
-                       aux_activation=classifier_activation)
+                       aux_activation=classifier_activation, strided_padding=strided_padding)
     x = body(ctx, inputs)
+    if ctx.strided_padding == "same" and not ctx.strided_pad_count:
+        raise ValueError(
+            f"`strided_padding`='same': {spec.name} has no strided convolution padded by the "
+            f"shared builder (its layers pad themselves, or none strides), so the choice would "
+            f"change nothing; leave it 'symmetric'.")
     if aux_logits and not ctx.aux_outputs:
         raise ValueError(
             f"`aux_logits`=True: {spec.name} has no auxiliary classifiers; models with them: "
@@ -359,7 +382,7 @@ def build_model(model_name, body, *, include_top=True, weights=None, input_tenso
                 model_name, body, include_top=True, input_shape=tuple(inputs.shape[1:]),
                 classes=file_classes, classifier_activation=classifier_activation,
                 name=f"{name}_source", drop_rate=drop_rate, norm=norm, bn_epsilon=bn_epsilon,
-                bn_momentum=bn_momentum, head=head)
+                bn_momentum=bn_momentum, head=head, strided_padding=strided_padding)
 
         load_file(model, weights, build_source)
     return model

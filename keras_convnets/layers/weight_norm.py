@@ -75,15 +75,13 @@ class WeightNormConv2D(GroupConv2D):
         return outputs
 
 
-@register_serializable
-class WeightNormDepthwiseConv2D(keras.layers.Layer):
-    """A depthwise convolution (Keras' ``DepthwiseConv2D`` layout: kernel ``(kh, kw, channels,
-    depth_multiplier)``) whose every ``(channel, multiplier)`` filter is ``g * v / ||v||``;
-    ``g`` has shape ``(channels, depth_multiplier)``."""
+class _WeightNormDepthwiseBase(keras.layers.Layer):
+    """What the weight-normalised depthwise and separable convolutions share: the depthwise
+    step's arguments (Keras' names), its weights ``(kh, kw, C, M)`` with lengths ``(C, M)``,
+    the convolution itself and the optional bias."""
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
-                 dilation_rate=1, use_bias=False, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 dilation_rate=1, use_bias=False, bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.strides = _pair("strides", strides)
@@ -91,20 +89,60 @@ class WeightNormDepthwiseConv2D(keras.layers.Layer):
         self.depth_multiplier = int(depth_multiplier)
         self.dilation_rate = _pair("dilation_rate", dilation_rate)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
-    def build(self, input_shape):
+    def _add_depthwise_weights(self, input_shape, name, initializer):
+        """Adds the depthwise direction ``name`` ``(kh, kw, C, M)``; returns ``(C, kernel)``."""
         channels = input_shape[-1]
         if channels is None:
             raise ValueError(f"{self.name}: the channel dimension of the input must be known.")
         channels = int(channels)
-        self.kernel = self.add_weight(
-            name="kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
-            initializer=self.kernel_initializer)
-        self.bias = self.add_weight(
-            name="bias", shape=(channels * self.depth_multiplier,),
-            initializer=self.bias_initializer) if self.use_bias else None
+        kernel = self.add_weight(name=name, shape=(*self.kernel_size, channels,
+                                                   self.depth_multiplier),
+                                 initializer=initializer)
+        return channels, kernel
+
+    def _add_bias(self, size):
+        self.bias = self.add_weight(name="bias", shape=(size,),
+                                    initializer=self.bias_initializer) if self.use_bias else None
+
+    def _depthwise(self, inputs, kernel):
+        return tf.nn.depthwise_conv2d(inputs, tf.cast(kernel, inputs.dtype),
+                                      strides=(1, *self.strides, 1),
+                                      padding=self.padding.upper(), dilations=self.dilation_rate)
+
+    def _biased(self, outputs):
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, outputs.dtype))
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
+            depth_multiplier=self.depth_multiplier, dilation_rate=self.dilation_rate,
+            use_bias=self.use_bias,
+            bias_initializer=keras.initializers.serialize(self.bias_initializer))
+        return config
+
+
+@register_serializable
+class WeightNormDepthwiseConv2D(_WeightNormDepthwiseBase):
+    """A depthwise convolution (Keras' ``DepthwiseConv2D`` layout: kernel ``(kh, kw, channels,
+    depth_multiplier)``) whose every ``(channel, multiplier)`` filter is ``g * v / ||v||``;
+    ``g`` has shape ``(channels, depth_multiplier)``."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1,
+                 dilation_rate=1, use_bias=False, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides, padding, depth_multiplier, dilation_rate,
+                         use_bias, bias_initializer, **kwargs)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        channels, self.kernel = self._add_depthwise_weights(input_shape, "kernel",
+                                                            self.kernel_initializer)
+        self._add_bias(channels * self.depth_multiplier)
         self.g = self.add_weight(name="g", shape=(channels, self.depth_multiplier),
                                  initializer="ones")
         self.g.assign(_length(self.kernel, (0, 1)))
@@ -114,13 +152,7 @@ class WeightNormDepthwiseConv2D(keras.layers.Layer):
         return _normalized(self.kernel, self.g, (0, 1))
 
     def call(self, inputs):
-        kernel = tf.cast(self.normalized_kernel(), inputs.dtype)
-        outputs = tf.nn.depthwise_conv2d(inputs, kernel, strides=(1, *self.strides, 1),
-                                         padding=self.padding.upper(),
-                                         dilations=self.dilation_rate)
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
-        return outputs
+        return self._biased(self._depthwise(inputs, self.normalized_kernel()))
 
     def compute_output_shape(self, input_shape):
         return _conv_output_shape(self, input_shape, int(input_shape[-1]) * self.depth_multiplier)
@@ -132,17 +164,12 @@ class WeightNormDepthwiseConv2D(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
-            depth_multiplier=self.depth_multiplier, dilation_rate=self.dilation_rate,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer))
+        config.update(kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
         return config
 
 
 @register_serializable
-class WeightNormSeparableConv2D(keras.layers.Layer):
+class WeightNormSeparableConv2D(_WeightNormDepthwiseBase):
     """A separable convolution (Keras' ``SeparableConv2D``: depthwise kernel ``(kh, kw, C, M)``
     then pointwise ``(1, 1, C * M, filters)``) with both kernels weight-normalised: lengths
     ``depthwise_g`` ``(C, M)`` and ``pointwise_g`` ``(filters,)``."""
@@ -150,31 +177,19 @@ class WeightNormSeparableConv2D(keras.layers.Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", depth_multiplier=1,
                  dilation_rate=1, use_bias=False, depthwise_initializer="glorot_uniform",
                  pointwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(kernel_size, strides, padding, depth_multiplier, dilation_rate,
+                         use_bias, bias_initializer, **kwargs)
         self.filters = int(filters)
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.strides = _pair("strides", strides)
-        self.padding = check_choice("padding", padding, ("valid", "same"))
-        self.depth_multiplier = int(depth_multiplier)
-        self.dilation_rate = _pair("dilation_rate", dilation_rate)
-        self.use_bias = bool(use_bias)
         self.depthwise_initializer = keras.initializers.get(depthwise_initializer)
         self.pointwise_initializer = keras.initializers.get(pointwise_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
 
     def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(f"{self.name}: the channel dimension of the input must be known.")
-        channels = int(channels)
-        self.depthwise_kernel = self.add_weight(
-            name="depthwise_kernel", shape=(*self.kernel_size, channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer)
+        channels, self.depthwise_kernel = self._add_depthwise_weights(
+            input_shape, "depthwise_kernel", self.depthwise_initializer)
         self.pointwise_kernel = self.add_weight(
             name="pointwise_kernel", shape=(1, 1, channels * self.depth_multiplier, self.filters),
             initializer=self.pointwise_initializer)
-        self.bias = self.add_weight(name="bias", shape=(self.filters,),
-                                    initializer=self.bias_initializer) if self.use_bias else None
+        self._add_bias(self.filters)
         self.depthwise_g = self.add_weight(name="depthwise_g",
                                            shape=(channels, self.depth_multiplier),
                                            initializer="ones")
@@ -185,17 +200,12 @@ class WeightNormSeparableConv2D(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        depthwise = tf.cast(_normalized(self.depthwise_kernel, self.depthwise_g, (0, 1)),
-                            inputs.dtype)
-        pointwise = tf.cast(_normalized(self.pointwise_kernel, self.pointwise_g, (0, 1, 2)),
-                            inputs.dtype)
-        outputs = tf.nn.depthwise_conv2d(inputs, depthwise, strides=(1, *self.strides, 1),
-                                         padding=self.padding.upper(),
-                                         dilations=self.dilation_rate)
-        outputs = tf.nn.conv2d(outputs, pointwise, strides=1, padding="VALID")
-        if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, inputs.dtype))
-        return outputs
+        depthwise = _normalized(self.depthwise_kernel, self.depthwise_g, (0, 1))
+        pointwise = _normalized(self.pointwise_kernel, self.pointwise_g, (0, 1, 2))
+        outputs = self._depthwise(inputs, depthwise)
+        outputs = tf.nn.conv2d(outputs, tf.cast(pointwise, inputs.dtype), strides=1,
+                               padding="VALID")
+        return self._biased(outputs)
 
     def compute_output_shape(self, input_shape):
         return _conv_output_shape(self, input_shape, self.filters)
@@ -210,12 +220,9 @@ class WeightNormSeparableConv2D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-            padding=self.padding, depth_multiplier=self.depth_multiplier,
-            dilation_rate=self.dilation_rate, use_bias=self.use_bias,
+            filters=self.filters,
             depthwise_initializer=keras.initializers.serialize(self.depthwise_initializer),
-            pointwise_initializer=keras.initializers.serialize(self.pointwise_initializer),
-            bias_initializer=keras.initializers.serialize(self.bias_initializer))
+            pointwise_initializer=keras.initializers.serialize(self.pointwise_initializer))
         return config
 
 

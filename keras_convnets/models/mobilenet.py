@@ -13,7 +13,9 @@ Papers (each configuration's docstring names its table):
 Conventions, chosen so that timm's weights port layer for layer and give identical outputs:
 
 - Strided convolutions are padded symmetrically, as PyTorch (``BuildContext.conv`` /
-  ``depthwise_conv``); TF-Slim and ``keras.applications`` pad only the bottom/right.
+  ``depthwise_conv``); TF-Slim and ``keras.applications`` pad only the bottom/right, which
+  ``strided_padding="same"`` builds (keras' arithmetic and graph: no pad layer, so no PAD op in
+  TFLite; the benchmark's keras-layout rows).
 - BatchNorm epsilon 1e-5 and momentum 0.9 (PyTorch's 0.1), as timm's ``mobilenetv1_100``,
   ``mobilenetv2_*`` and ``mobilenetv3_*``. (torchvision's MobileNetV3 uses 1e-3 / 0.01 and the
   TF models 1e-3 / 0.999; a port from those sets each layer's epsilon.)
@@ -44,6 +46,8 @@ MOBILENET_V2 = Paper("MobileNetV2: Inverted Residuals and Linear Bottlenecks", 2
 MOBILENET_V3 = Paper("Searching for MobileNetV3", 2019, "1905.02244")
 
 STAGE_STRIDES = (2, 4, 8, 16, 32)
+#: keras.applications' padding of strided convolutions (the benchmark's keras-layout rows)
+_KERAS_PADDING = {"strided_padding": "same"}
 
 
 # -- shared pieces ---------------------------------------------------------------------------
@@ -195,7 +199,8 @@ V1 = dict(_FAMILY, family="mobilenet", paper=MOBILENET, tiny=tiny_v1, options=V1
 @register(**V1, config=MobileNetV1Config(), params=4_231_976, flops=1_137_480_704,
           reference=Reference("timm", "mobilenetv1_100"),
           keras_twin=KerasTwin("MobileNet", {"alpha": 1.0},
-                               "keras: dropout + 1x1-conv classifier"))
+                               "keras: dropout + 1x1-conv classifier",
+                               layout_options=_KERAS_PADDING))
 def MobileNet(config, **kwargs):
     """1.0 MobileNet-224 (Howard et al. 2017, arXiv:1704.04861, Table 1): a stride-2 stem and
     13 depthwise-separable blocks from 32 to 1024 channels; 4.2M parameters and 569M
@@ -321,7 +326,8 @@ def MobileNetV2_075(config, **kwargs):
 
 @register(**V2, config=MobileNetV2Config(), params=3_504_872, flops=601_548_544,
           reference=Reference("torchvision", "mobilenet_v2"),
-          keras_twin=KerasTwin("MobileNetV2", {"alpha": 1.0}))
+          keras_twin=KerasTwin("MobileNetV2", {"alpha": 1.0},
+                               layout_options=_KERAS_PADDING))
 def MobileNetV2(config, **kwargs):
     """MobileNetV2 1.0 (Sandler et al. 2018, arXiv:1801.04381, Table 2): 17 inverted residual
     blocks from 16 to 320 channels and a 1280-wide final 1x1 convolution; 3.4M parameters and
@@ -470,7 +476,7 @@ _NO_PREPROCESSING = "keras built without its Rescaling preprocessing (on by defa
 @register(**V3, config=LARGE, params=5_483_032, flops=433_179_520,
           reference=Reference("torchvision", "mobilenet_v3_large"),
           keras_twin=KerasTwin("MobileNetV3Large", {"include_preprocessing": False},
-                               _NO_PREPROCESSING))
+                               _NO_PREPROCESSING, layout_options=_KERAS_PADDING))
 def MobileNetV3Large(config, **kwargs):
     """MobileNetV3-Large 1.0 (Howard et al. 2019, arXiv:1905.02244, Table 1): 15 searched
     blocks, SE in 8 of them and h-swish from the seventh, a 960-wide last convolution and a
@@ -499,7 +505,7 @@ def MobileNetV3LargeMinimal(config, **kwargs):
 @register(**V3, config=SMALL, params=2_542_856, flops=113_020_800,
           reference=Reference("torchvision", "mobilenet_v3_small"),
           keras_twin=KerasTwin("MobileNetV3Small", {"include_preprocessing": False},
-                               _NO_PREPROCESSING))
+                               _NO_PREPROCESSING, layout_options=_KERAS_PADDING))
 def MobileNetV3Small(config, **kwargs):
     """MobileNetV3-Small 1.0 (Howard et al. 2019, arXiv:1905.02244, Table 2): 11 blocks, the
     first already strided (the stem closes stage 1), a 576-wide last convolution and a
