@@ -332,3 +332,18 @@ def test_tflite_control_times_two_interpreters_of_one_file(tmp_path):
                                                 "rounds": 1, "image_size": 32})
     assert text.count("| mobilenet | float32 |") == 2
     assert "docs/benchmarks/tflite_control.md" in (ROOT / "BENCHMARKS.md").read_text()
+
+    # --instances: int8 over float32 over fresh interpreters, the median of their medians
+    record = tool.per_instance("mobilenet_025", image_size=32, instances=2, warmup=1, timed=1,
+                               log=lambda message: None)
+    for label in ("float32", "int8"):
+        assert len(record[label]["instance_ms"]) == 2
+        assert record[label]["median_ms"] == pytest.approx(
+            sum(record[label]["instance_ms"]) / 2)
+    assert record["int8_speedup"] == pytest.approx(
+        record["float32"]["median_ms"] / record["int8"]["median_ms"])
+    text = tool.instances_report({"mobilenet_025": record}, {
+        "date": "d", "machine": "m", "threads": 2, "image_size": 32, "seconds": 1,
+        "instances": 2, "warmup": 1, "timed": 1})
+    assert f"**{record['int8_speedup']:.2f}x** |" in text
+    assert "docs/benchmarks/tflite_instances.md" in (ROOT / "README.md").read_text()

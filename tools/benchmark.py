@@ -152,10 +152,15 @@ EXPLANATIONS = {
         "v2 3.1x, ShuffleNet v2 1.76x, MobileNetV3-Large 1.59x, MobileNetV3-Small 1.20x (the "
         "last column; keras' MobileNetV3s run int8 3.4-3.5x slower than ours: their fused "
         "int8 HARD_SWISH falls off XNNPACK, which our export avoids by writing h-swish as "
-        "int8 ADD/MUL ops with its 1/6 folded into the next layers' kernels). "
-        "MobileNetV3-Small stays below issue 19's 1.5x: its int8 stem convolution and depthwise "
-        "convolutions are slower than float on this CPU (docs/benchmarks/tflite_int8.md, "
-        "`python tools/profile_tflite.py`, and docs/compression.md)."),
+        "int8 ADD/MUL ops with its 1/6 folded into the next layers' kernels). These columns "
+        "time one interpreter per file, and two interpreters of one file can differ 0.77-1.43x "
+        "(docs/benchmarks/tflite_control.md); over 8 fresh interpreters per file "
+        "(docs/benchmarks/tflite_instances.md) int8 is ResNet-50 7.2x, MobileNet v1 3.0x, "
+        "MobileNetV2 and ShuffleNet v2 1.55x, MobileNetV3-Large 1.36x and MobileNetV3-Small "
+        "1.05x float. Both MobileNetV3s stay below issue 19's 1.5x: their int8 stem "
+        "convolution and depthwise convolutions are slower than float on this CPU "
+        "(docs/benchmarks/tflite_int8.md, `python tools/profile_tflite.py`, and "
+        "docs/compression.md)."),
     "XLA": (
         "every Keras number here is without XLA, which is also what users get: the training "
         "job leaves Keras 3's `jit_compile='auto'`, which turns XLA off on CPU-only machines "
