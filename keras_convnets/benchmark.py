@@ -610,13 +610,45 @@ def _gapped_invoke(interpreter, gap=TFLITE_GAP_S):
     return call
 
 
+#: each TFLite round runs in a fresh interpreter, warmed up with this many invokes and timed as
+#: the median of TFLITE_TIMED gapped invokes
+TFLITE_WARMUP = 2
+TFLITE_TIMED = 3
+
+
+def _fresh_interpreter_invoke(blob, image, threads, gap=TFLITE_GAP_S):
+    """A call for :func:`interleave` that loads ``blob`` into a new LiteRT interpreter
+    (untimed: creation, input, ``TFLITE_WARMUP`` invokes), then returns the median seconds of
+    ``TFLITE_TIMED`` gapped invokes (:func:`_gapped_invoke`).
+
+    A new interpreter every round because two interpreters of one and the same file can time
+    0.77-1.43x of each other for their whole life (docs/benchmarks/tflite_control.md): one
+    interpreter per side would compare instances, not files."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .optimize import tflite
+
+    def call():
+        interpreter = Interpreter(model_content=blob, num_threads=threads)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        x = tflite.quantize(image, detail) if np.issubdtype(detail["dtype"], np.integer) \
+            else image
+        interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+        for _ in range(TFLITE_WARMUP):
+            interpreter.invoke()
+        invoke = _gapped_invoke(interpreter, gap)
+        return float(np.median([invoke() for _ in range(TFLITE_TIMED)]))
+
+    return call
+
+
 def _tflite_latencies(sides, image_size, threads, repeats, quantizations, log,
                       gap=TFLITE_GAP_S):
     """Batch-1 ``invoke()`` latencies per quantisation and side, interleaved over ``repeats``
-    rounds, each call ``gap`` seconds (untimed) after the previous one -- see
-    :func:`_gapped_invoke` and docs/benchmarks/tflite_int8.md."""
-    from ai_edge_litert.interpreter import Interpreter
-
+    rounds, each round in a fresh interpreter (:func:`_fresh_interpreter_invoke`), each call
+    ``gap`` seconds (untimed) after the previous one -- see :func:`_gapped_invoke` and
+    docs/benchmarks/tflite_int8.md."""
     from .optimize import tflite
 
     rng = np.random.default_rng(0)
@@ -638,16 +670,8 @@ def _tflite_latencies(sides, image_size, threads, repeats, quantizations, log,
                 continue
             convert_s = time.perf_counter() - start
             tflite.run(blob, images[:1])  # the package's own path, once: checks it runs
-            interpreter = Interpreter(model_content=blob, num_threads=threads)
-            interpreter.allocate_tensors()
-            detail = interpreter.get_input_details()[0]
-            x = images[:1]
-            if np.issubdtype(detail["dtype"], np.integer):
-                x = tflite.quantize(x, detail)
-            interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-            for _ in range(2):
-                interpreter.invoke()
-            invokers.append(Side(side.label, {"invoke": _gapped_invoke(interpreter, gap)}, {}))
+            invokers.append(Side(side.label, {"invoke": _fresh_interpreter_invoke(
+                blob, images[:1], threads, gap)}, {}))
             sizes[side.label] = {"convert_s": convert_s, "bytes": len(blob)}
         if invokers:
             times = interleave(invokers, "invoke", repeats)
@@ -854,7 +878,8 @@ def run(names, *, against=AGAINST, batch_size=16, repeats=5, image_size=None, wa
                "settings": {"batch_size": int(batch_size), "repeats": int(repeats),
                             "warmup": int(warmup), "threads": threads,
                             "image_size": image_size, "against": list(against),
-                            "tflite": list(tflite), "metrics": list(metrics)},
+                            "tflite": list(tflite), "metrics": list(metrics),
+                            "tflite_interpreters": "fresh per round"},
                "models": [], "construction": []}
     if peak:
         results["peak"] = matmul_peak()

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import pathlib
 
+import numpy as np
 import pytest
 
 from keras_convnets import benchmark, cli
@@ -347,3 +348,32 @@ def test_tflite_control_times_two_interpreters_of_one_file(tmp_path):
         "instances": 2, "warmup": 1, "timed": 1})
     assert f"**{record['int8_speedup']:.2f}x** |" in text
     assert "docs/benchmarks/tflite_instances.md" in (ROOT / "README.md").read_text()
+
+
+def test_tflite_rounds_load_a_fresh_interpreter(monkeypatch):
+    """Each TFLite round times a new interpreter (two of one file can differ by 1.4x for their
+    whole life), and the report says which method a run used."""
+    import ai_edge_litert.interpreter as litert
+
+    from keras_convnets.backend import keras
+    from keras_convnets.optimize import tflite
+
+    created = []
+
+    class Counting(litert.Interpreter):
+        def __init__(self, *args, **kwargs):
+            created.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(litert, "Interpreter", Counting)
+    inputs = keras.Input((8, 8, 3))
+    blob = tflite.convert(keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs)))
+    call = benchmark._fresh_interpreter_invoke(blob, np.zeros((1, 8, 8, 3), "float32"), 1, 0)
+    seconds = [call() for _ in range(3)]
+    assert len(created) == 3 and all(isinstance(s, float) and s > 0 for s in seconds)
+
+    report = _tool("benchmark_report")
+    fresh = _fake_results()
+    fresh["settings"]["tflite_interpreters"] = "fresh per round"
+    assert "each round in a fresh interpreter" in report.render_markdown(fresh)
+    assert "one interpreter per side for all rounds" in report.render_markdown(_fake_results())

@@ -147,6 +147,18 @@ def _input_pipeline_section(record):
     return lines
 
 
+def _tflite_interpreters(settings):
+    """How the run's TFLite rounds used interpreters (runs before the setting: one each)."""
+    if settings.get("tflite_interpreters") == "fresh per round":
+        return ("each round in a fresh interpreter (2 warm-up invokes, the median of 3 timed): "
+                "two interpreters of one file can time 0.77-1.43x of each other "
+                "(docs/benchmarks/tflite_control.md).")
+    return ("one interpreter per side for all rounds, which carries that interpreter's luck: "
+            "two interpreters of one file can time 0.77-1.43x of each other "
+            "(docs/benchmarks/tflite_control.md; the benchmark now loads a fresh one every "
+            "round).")
+
+
 def render_markdown(results, title="Benchmarks", command="python tools/benchmark.py",
                     explanations=None):
     """The BENCHMARKS.md text for a :func:`run` results dict. ``explanations`` maps a model
@@ -210,7 +222,8 @@ def render_markdown(results, title="Benchmarks", command="python tools/benchmark
               "allocator reuse can make the second side's figures smaller.",
               "- **TFLite**: `keras_convnets.optimize.tflite.convert(model)` (float32) and "
               "`convert(model, quantization='int8', representative_data=8 random images)`, "
-              "batch-1 `invoke()` on the LiteRT interpreter, interleaved like the rest.",
+              "batch-1 `invoke()` on the LiteRT interpreter, interleaved like the rest, "
+              + _tflite_interpreters(settings),
               "- **GFLOP/s**: `kc.count_flops(model)` (2 x multiply-adds per image) x images/s "
               "at the throughput batch; **% of matmul peak** divides by the matmul peak "
               "above, **% of FP32 peak** by the CPU's theoretical float32 peak (cores x FMA "
