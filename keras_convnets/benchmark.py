@@ -616,28 +616,32 @@ TFLITE_WARMUP = 2
 TFLITE_TIMED = 3
 
 
+def loaded_interpreter(blob, image, threads, warmup=TFLITE_WARMUP):
+    """A new LiteRT interpreter (default XNNPACK delegate) of ``blob`` with the float
+    ``image`` set as its input (quantised where the input is an integer tensor), after
+    ``warmup`` invokes."""
+    from .optimize import tflite
+
+    interpreter = tflite.make_interpreter(blob, num_threads=threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    x = tflite.quantize(image, detail) if np.issubdtype(detail["dtype"], np.integer) else image
+    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    for _ in range(warmup):
+        interpreter.invoke()
+    return interpreter
+
+
 def _fresh_interpreter_invoke(blob, image, threads, gap=TFLITE_GAP_S):
     """A call for :func:`interleave` that loads ``blob`` into a new LiteRT interpreter
-    (untimed: creation, input, ``TFLITE_WARMUP`` invokes), then returns the median seconds of
+    (untimed: :func:`loaded_interpreter`), then returns the median seconds of
     ``TFLITE_TIMED`` gapped invokes (:func:`_gapped_invoke`).
 
     A new interpreter every round because two interpreters of one and the same file can time
     0.77-1.43x of each other for their whole life (docs/benchmarks/tflite_control.md): one
     interpreter per side would compare instances, not files."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from .optimize import tflite
-
     def call():
-        interpreter = Interpreter(model_content=blob, num_threads=threads)
-        interpreter.allocate_tensors()
-        detail = interpreter.get_input_details()[0]
-        x = tflite.quantize(image, detail) if np.issubdtype(detail["dtype"], np.integer) \
-            else image
-        interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-        for _ in range(TFLITE_WARMUP):
-            interpreter.invoke()
-        invoke = _gapped_invoke(interpreter, gap)
+        invoke = _gapped_invoke(loaded_interpreter(blob, image, threads), gap)
         return float(np.median([invoke() for _ in range(TFLITE_TIMED)]))
 
     return call

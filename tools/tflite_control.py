@@ -67,17 +67,14 @@ def _blobs(name, quantization, images, builder_kwargs):
 
 
 def _side(label, blob, image, threads):
-    from ai_edge_litert.interpreter import Interpreter
+    """The benchmark's former TFLite side: one interpreter for every round."""
+    interpreter = benchmark.loaded_interpreter(blob, image, threads)
+    return benchmark.Side(label, {"invoke": benchmark._gapped_invoke(interpreter)}, {})
 
-    interpreter = Interpreter(model_content=blob, num_threads=threads)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = tflite.quantize(image, detail) if np.issubdtype(detail["dtype"], np.integer) else image
-    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-    for _ in range(2):
-        interpreter.invoke()
-    return benchmark.Side(label, {"invoke": benchmark._gapped_invoke(
-        interpreter, benchmark.TFLITE_GAP_S)}, {})
+
+def _images(image_size):
+    return np.random.default_rng(0).uniform(-1, 1, (8, image_size, image_size, 3)).astype(
+        "float32")
 
 
 def measure(name, image_size=224, rounds=15, threads=None, quantizations=("float32", "int8"),
@@ -85,8 +82,7 @@ def measure(name, image_size=224, rounds=15, threads=None, quantizations=("float
     """``{quantization: [one record per creation order]}``: medians (ms) and speeds relative
     to the mean of the two keras interpreters."""
     threads = threads or os.cpu_count()
-    images = np.random.default_rng(0).uniform(-1, 1, (8, image_size, image_size, 3)).astype(
-        "float32")
+    images = _images(image_size)
     results = {}
     for quantization in quantizations:
         blobs = _blobs(name, quantization, images, builder_kwargs or {})
@@ -104,26 +100,20 @@ def measure(name, image_size=224, rounds=15, threads=None, quantizations=("float
 
 
 def _instance_median(blob, image, threads, warmup, timed):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=blob, num_threads=threads)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    x = tflite.quantize(image, detail) if np.issubdtype(detail["dtype"], np.integer) else image
-    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
-    for _ in range(warmup):
-        interpreter.invoke()
-    call = benchmark._gapped_invoke(interpreter, benchmark.TFLITE_GAP_S)
+    call = benchmark._gapped_invoke(benchmark.loaded_interpreter(blob, image, threads, warmup))
     return float(np.median([call() for _ in range(timed)])) * 1e3
 
 
-def per_instance(name, image_size=224, instances=8, warmup=10, timed=20, threads=None,
-                 log=print):
+#: --instances: interpreters per file, and each one's warm-up and timed invokes
+INSTANCES, WARMUP, TIMED = 8, 10, 20
+
+
+def per_instance(name, image_size=224, instances=INSTANCES, warmup=WARMUP, timed=TIMED,
+                 threads=None, log=print):
     """int8 over float32 for ``name`` (ours, default build) over fresh interpreters: ``{side:
     {"instance_ms": [...], "median_ms"}, "int8_speedup"}``."""
     threads = threads or os.cpu_count()
-    images = np.random.default_rng(0).uniform(-1, 1, (8, image_size, image_size, 3)).astype(
-        "float32")
+    images = _images(image_size)
     model = get_spec(name).builder(input_shape=images.shape[1:])
     blobs = {"float32": tflite.convert(model),
              "int8": tflite.convert(model, quantization="int8", representative_data=images,
@@ -210,23 +200,23 @@ def main(argv=None):
     if args.instances:
         results = {name: per_instance(name, args.image_size, threads=args.threads)
                    for name in args.names}
-        info = benchmark.machine_info()
-        settings = {"date": info["date"], "machine": f"{info['cpu']}, {info['cores']} cores, "
-                    f"widest SIMD {info['simd']}, oneDNN {'on' if info['onednn'] else 'off'}",
-                    "threads": args.threads or os.cpu_count(), "image_size": args.image_size,
-                    "instances": 8, "warmup": 10, "timed": 20,
-                    "seconds": round(time.time() - start)}
+        settings = _settings(args, start, instances=INSTANCES, warmup=WARMUP, timed=TIMED)
         return _write(args.out, instances_report(results, settings),
                       {"settings": settings, "results": results})
     results = {name: measure(name, args.image_size, args.rounds, args.threads,
                              args.quantizations) for name in args.names}
-    info = benchmark.machine_info()
-    settings = {"date": info["date"], "machine": f"{info['cpu']}, {info['cores']} cores, "
-                f"widest SIMD {info['simd']}, oneDNN {'on' if info['onednn'] else 'off'}",
-                "threads": args.threads or os.cpu_count(), "rounds": args.rounds,
-                "image_size": args.image_size, "seconds": round(time.time() - start)}
+    settings = _settings(args, start, rounds=args.rounds)
     return _write(args.out, report(results, settings),
                   {"settings": settings, "results": results})
+
+
+def _settings(args, start, **extra):
+    """The run's machine, threads, size and duration for the report header and JSON."""
+    info = benchmark.machine_info()
+    return {"date": info["date"], "machine": f"{info['cpu']}, {info['cores']} cores, widest "
+            f"SIMD {info['simd']}, oneDNN {'on' if info['onednn'] else 'off'}",
+            "threads": args.threads or os.cpu_count(), "image_size": args.image_size,
+            "seconds": round(time.time() - start), **extra}
 
 
 def _write(path, text, data):
